@@ -1,0 +1,197 @@
+"""Model configuration: plain dataclasses and the named presets (`paper`, `mini_test`).
+
+A config is data: it can be printed, compared, written to JSON next to a checkpoint and read back.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+# bert-base-uncased, as the official code builds it (pytorch_pretrained_bert 0.6.2 defaults).
+BERT_BASE_UNCASED: dict[str, Any] = {
+    "vocab_size": 30522,
+    "hidden_size": 768,
+    "num_hidden_layers": 12,
+    "num_attention_heads": 12,
+    "intermediate_size": 3072,
+    "hidden_act": "gelu",
+    "hidden_dropout_prob": 0.1,
+    "attention_probs_dropout_prob": 0.1,
+    "max_position_embeddings": 512,
+    "type_vocab_size": 2,
+    "initializer_range": 0.02,
+    "layer_norm_eps": 1e-12,
+}
+
+
+@dataclass
+class VisionConfig:
+    """The image encoder. `backbone="swin"` is the paper's detection-style Swin (first three stages);
+    any other value is a timm model name whose stride-16 feature map is used."""
+
+    backbone: str = "swin"
+    embed_dim: int = 128
+    depths: tuple[int, ...] = (2, 2, 18)
+    num_heads: tuple[int, ...] = (4, 8, 16)
+    window_size: int = 7
+    patch_size: int = 4
+    mlp_ratio: float = 4.0
+    drop_path_rate: float = 0.2
+    # timm backbones only: load timm's own pretrained weights (downloads; explicit opt-in) or a local file.
+    timm_pretrained: bool = False
+    weights_path: str | None = None
+
+
+@dataclass
+class LanguageConfig:
+    """The text encoder: any `transformers` BERT-family model, built from `hf_config`.
+    `pretrained` (a local folder or a Hub id) is only read when asked to load pretrained weights."""
+
+    model_type: str = "bert"
+    hf_config: dict[str, Any] = field(default_factory=lambda: dict(BERT_BASE_UNCASED))
+    pretrained: str | None = None
+    max_text_len: int = 40  # [CLS] + 38 WordPiece tokens + [SEP]
+
+
+@dataclass
+class TransformerConfig:
+    """Widths and depths of the three transformers the paper adds on top of the encoders."""
+
+    hidden_dim: int = 256
+    num_heads: int = 8
+    ffn_dim: int = 1024
+    dropout: float = 0.1
+    relation_layers: int = 6        # multi-source relation encoder (MSRM)
+    temporal_enc_layers: int = 6    # semantics-guided temporal module (SGTM), encoder
+    temporal_dec_layers: int = 6    # SGTM decoder
+    target_dec_layers: int = 6      # target decoder (TQ + TC)
+    head_channels: int = 256        # corner head
+
+
+@dataclass
+class ArchitectureConfig:
+    """Switches for the ablations of the paper's Table 1 (see `VARIANTS`)."""
+
+    separate_relation: bool = False   # SepRM: one relation encoder + head per task
+    target_decoder: bool = True       # TDec: target query decoded over the search tokens
+    temporal: bool = True             # TM: temporal clue from historical RoI tokens
+    temporal_text_cls: bool = True    # SGTM: NL CLS token joins the RoI tokens
+
+
+VARIANTS: dict[str, ArchitectureConfig] = {
+    "seprm": ArchitectureConfig(separate_relation=True, target_decoder=False, temporal=False, temporal_text_cls=False),
+    "msrm": ArchitectureConfig(target_decoder=False, temporal=False, temporal_text_cls=False),
+    "msrm_tdec": ArchitectureConfig(target_decoder=True, temporal=False, temporal_text_cls=False),
+    "msrm_tm": ArchitectureConfig(target_decoder=True, temporal=True, temporal_text_cls=False),
+    "full": ArchitectureConfig(),
+}
+
+
+@dataclass
+class ModelConfig:
+    vision: VisionConfig = field(default_factory=VisionConfig)
+    language: LanguageConfig = field(default_factory=LanguageConfig)
+    transformer: TransformerConfig = field(default_factory=TransformerConfig)
+    architecture: ArchitectureConfig = field(default_factory=ArchitectureConfig)
+    template_size: int = 128
+    search_size: int = 320      # also the grounding input size (they share the position embeddings)
+    stride: int = 16            # of the vision feature map
+    box_enlarge: float = 1.5    # w,h of returned boxes = head's w,h x 1.5 (official semantics)
+    name: str = "custom"
+
+    @property
+    def template_tokens(self) -> int:
+        return (self.template_size // self.stride) ** 2
+
+    @property
+    def search_feat_size(self) -> int:
+        return self.search_size // self.stride
+
+    @property
+    def search_tokens(self) -> int:
+        return self.search_feat_size ** 2
+
+    @property
+    def num_positions(self) -> int:
+        """Sequence length of the relation encoder: text | template | SEP | search (505 for the paper)."""
+        return self.language.max_text_len + self.template_tokens + 1 + self.search_tokens
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "ModelConfig":
+        return _from_dict(cls, d)
+
+
+def _from_dict(cls, d: dict[str, Any]):
+    """Rebuild a (nested) dataclass from `asdict` output; unknown keys are an error."""
+    names = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = set(d) - set(names)
+    if unknown:
+        raise ValueError(f"unknown {cls.__name__} keys: {sorted(unknown)}")
+    kwargs = {}
+    for key, value in d.items():
+        sub = _SUBCONFIGS.get((cls, key))
+        if sub is not None:
+            kwargs[key] = _from_dict(sub, value)
+        elif isinstance(value, list):
+            kwargs[key] = tuple(value)
+        else:
+            kwargs[key] = value
+    return cls(**kwargs)
+
+
+_SUBCONFIGS = {
+    (ModelConfig, "vision"): VisionConfig,
+    (ModelConfig, "language"): LanguageConfig,
+    (ModelConfig, "transformer"): TransformerConfig,
+    (ModelConfig, "architecture"): ArchitectureConfig,
+}
+
+
+# ---------------------------------------------------------------------------------------------------
+# Presets
+
+def paper() -> ModelConfig:
+    """The official `swin_b_ep300` model (Swin-B stages 0-2, bert-base-uncased, 6-layer transformers)."""
+    return ModelConfig(name="paper")
+
+
+def mini_test() -> ModelConfig:
+    """The small random-weight variant of the golden parity files (`golden-mini/README.md`)."""
+    return ModelConfig(
+        name="mini_test",
+        vision=VisionConfig(embed_dim=32, depths=(2, 2, 2), num_heads=(1, 2, 4)),
+        language=LanguageConfig(hf_config=dict(
+            BERT_BASE_UNCASED, vocab_size=2500, num_hidden_layers=1, intermediate_size=256,
+            max_position_embeddings=64)),
+        transformer=TransformerConfig(ffn_dim=128, relation_layers=2, temporal_enc_layers=2,
+                                      temporal_dec_layers=2, target_dec_layers=2),
+    )
+
+
+PRESETS = {"paper": paper, "mini_test": mini_test}
+# The official checkpoints name their dimensions by experiment; map those names to our presets.
+OFFICIAL_VARIANTS = {"swin_b_ep300": "paper", "swin_b_ep300_track": "paper", "mini_test": "mini_test"}
+
+
+def get_preset(name: str, variant: str = "full") -> ModelConfig:
+    """A named preset, optionally with one of the Table 1 ablation variants."""
+    name = OFFICIAL_VARIANTS.get(name, name)
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown variant {variant!r}; choose one of {sorted(VARIANTS)}")
+    cfg = PRESETS[name]()
+    cfg.architecture = dataclasses.replace(VARIANTS[variant])
+    return cfg
+
+
+def bert_config_from_official(d: dict[str, Any]) -> dict[str, Any]:
+    """Translate a pytorch_pretrained_bert config dict (as stored in golden `weights.pth`) to HF names."""
+    out = dict(BERT_BASE_UNCASED)
+    for key, value in d.items():
+        out["vocab_size" if key == "vocab_size_or_config_json_file" else key] = value
+    return out

@@ -1,0 +1,178 @@
+"""Model speed: text / template encoding, one grounding step and one tracking step, fp32 vs bf16.
+
+    python benchmarks/model_speed.py --preset paper --device cpu --threads 2
+
+Without --weights the model gets random weights made "peaky" like the golden fixture (norm weights
+1+0.1·N(0,1), corner logits x100), so that the bf16-vs-fp32 box check is not trivially satisfied by flat
+heat maps. The official reference numbers (spec §10) were taken the same way: batch 1, eval, 4 warm-ups,
+median of 11. Results are printed and written (Markdown) with the machine and the command.
+"""
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from kit.config import get_preset  # noqa: E402
+from kit.model import build_model  # noqa: E402
+from kit.runtime import inference, resolve_device  # noqa: E402
+
+# Official code, unmodified, same machine class, fp32, 2 threads (official-spec.md §10; first pass).
+OFFICIAL_CPU_S = {"text encoding": 0.073, "template encoding": 0.132, "grounding step": 0.552,
+                  "tracking step": 0.558}
+
+
+def peaky_random_weights(model: torch.nn.Module, seed: int = 0) -> None:
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, module in model.named_modules():
+            if isinstance(module, (torch.nn.LayerNorm, torch.nn.BatchNorm2d)):
+                module.weight.copy_(1 + 0.1 * torch.randn(module.weight.shape, generator=g))
+                module.bias.copy_(0.1 * torch.randn(module.bias.shape, generator=g))
+            if name.endswith("conv5_tl"):
+                module.weight.mul_(100)
+            if name.endswith("conv5_br"):
+                module.weight.mul_(-100)
+
+
+def make_inputs(cfg, device, seed: int):
+    g = torch.Generator().manual_seed(seed)
+    ids = torch.randint(1000, 29000, (1, cfg.language.max_text_len), generator=g)
+    ids[:, 0], ids[:, 9], ids[:, 10:] = 101, 102, 0
+    mask = (ids != 0).long()
+    smooth = lambda n: torch.nn.functional.interpolate(torch.randn(1, 3, n // 16, n // 16, generator=g), size=(n, n),
+                                                       mode="bilinear")
+    search_mask = torch.zeros(1, cfg.search_size, cfg.search_size, dtype=torch.bool)
+    search_mask[:, 200:] = True  # a landscape frame padded at the bottom, as in grounding
+    return dict(ids=ids.to(device), mask=mask.to(device),
+                template=smooth(cfg.template_size).to(device),
+                template_mask=torch.zeros(1, cfg.template_size, cfg.template_size, dtype=torch.bool, device=device),
+                search=smooth(cfg.search_size).to(device), search_mask=search_mask.to(device),
+                temporal=torch.randn(1, cfg.transformer.hidden_dim, 72, generator=g).to(device))
+
+
+def timed(fn, device, warmup: int, repeats: int) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        t = time.perf_counter()
+        fn()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def measure(model, x, device, precision, warmup, repeats) -> dict[str, float]:
+    m = model
+    with inference(device, precision):
+        text = m.encode_text(x["ids"], x["mask"])
+        template = m.encode_image(x["template"], x["template_mask"])
+        return {
+            "text encoding": timed(lambda: m.encode_text(x["ids"], x["mask"]), device, warmup, repeats),
+            "template encoding": timed(lambda: m.encode_image(x["template"], x["template_mask"]), device, warmup,
+                                       repeats),
+            "grounding step": timed(lambda: m.ground(m.encode_text(x["ids"], x["mask"]),
+                                                     m.encode_image(x["search"], x["search_mask"])),
+                                    device, warmup, repeats),
+            "tracking step": timed(lambda: m.track(text, template, m.encode_image(x["search"], x["search_mask"]),
+                                                   x["temporal"]), device, warmup, repeats),
+        }
+
+
+def predictions(model, x, device, precision):
+    with inference(device, precision):
+        text = model.encode_text(x["ids"], x["mask"])
+        search = model.encode_image(x["search"], x["search_mask"])
+        grounding = model.ground(text, search).boxes.float()
+        template = model.encode_image(x["template"], x["template_mask"])
+        tracking = model.track(text, template, search, x["temporal"]).boxes.float()
+    return torch.cat([grounding, tracking])
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--preset", default="paper")
+    p.add_argument("--weights", help="a checkpoint (official or ours) instead of peaky random weights")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--precisions", nargs="+", default=["fp32", "bf16"])
+    p.add_argument("--warmup", type=int, default=4)
+    p.add_argument("--repeats", type=int, default=11)
+    p.add_argument("--box-samples", type=int, default=8, help="inputs for the bf16-vs-fp32 box check")
+    p.add_argument("--out", type=Path, help="Markdown file to write (default benchmarks/results/...)")
+    args = p.parse_args(argv)
+
+    device = resolve_device(args.device)
+    if device.type == "cpu":
+        torch.set_num_threads(args.threads)
+    if args.weights:
+        from kit.checkpoint import load_model
+        model = load_model(args.weights, device=device)
+    else:
+        model = build_model(get_preset(args.preset))
+        peaky_random_weights(model)
+    model = model.eval().to(device)
+    x = make_inputs(model.config, device, seed=0)
+
+    rows = {prec: measure(model, x, device, prec, args.warmup, args.repeats) for prec in args.precisions}
+    reference = [predictions(model, make_inputs(model.config, device, seed=s), device, "fp32")
+                 for s in range(args.box_samples)]
+    box_diff = {prec: max((predictions(model, make_inputs(model.config, device, seed=s), device, prec) - ref)
+                          .abs().max().item() for s, ref in enumerate(reference))
+                for prec in args.precisions}
+
+    report = render(args, device, rows, box_diff, model)
+    print(report)
+    out = args.out or ROOT / "benchmarks" / "results" / f"model_speed_{args.preset}_{device.type}.md"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(report)
+    print(f"written to {out}")
+
+
+def machine(device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    return f"{cpu}, {torch.get_num_threads()} threads"
+
+
+def render(args, device, rows, box_diff, model) -> str:
+    command = "python benchmarks/model_speed.py " + " ".join(sys.argv[1:])
+    precs = list(rows)
+    lines = [f"# Model speed: `{args.preset}` on {device.type}", "",
+             f"- machine: {machine(device)}; torch {torch.__version__}; batch 1; "
+             f"median of {args.repeats} after {args.warmup} warm-ups",
+             f"- weights: {args.weights or 'random, peaky (see script docstring)'}",
+             f"- command: `{command}`", "",
+             "| step | " + " | ".join(f"{p} (s)" for p in precs) +
+             (" | official fp32 (s) | " + " | ".join(f"speed-up {p}" for p in precs) + " |"
+              if device.type == "cpu" else " | " + " | ".join(f"{p} steps/s" for p in precs) + " |"),
+             "|---" * (1 + 2 * len(precs) + (device.type == "cpu")) + "|"]
+    for step in rows[precs[0]]:
+        cells = [f"{rows[p][step]:.3f}" for p in precs]
+        if device.type == "cpu":
+            ref = OFFICIAL_CPU_S[step]
+            cells += [f"{ref:.3f}"] + [f"{ref / rows[p][step]:.2f}x" for p in precs]
+        else:
+            cells += [f"{1 / rows[p][step]:.1f}" for p in precs]
+        lines.append(f"| {step} | " + " | ".join(cells) + " |")
+    lines += ["", "Largest box difference to fp32 (normalised cx,cy,w,h; grounding + tracking, "
+              f"{args.box_samples} inputs): " + ", ".join(f"{p}: {box_diff[p]:.2e}" for p in precs), ""]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,523 @@
+"""Reading and writing model weights: the official checkpoint, our safetensors format, Hub references.
+
+One entry point for users, `load_model(ref)`: `ref` is an official `.pth.tar`, a directory written by
+`save_pretrained`, or a Hugging Face Hub reference (`hf://owner/repo[/file][@revision]`). Weights are always
+loaded strictly: any missing, unexpected or mis-shaped key is a `CheckpointError` with a one-line summary
+(and the full lists in `.report`) — never the official code's silent `strict=False`.
+"""
+from __future__ import annotations
+
+import _compat_pickle
+import collections
+import copyreg
+import json
+import pickle
+import re
+import types
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from kit.config import ModelConfig, bert_config_from_official, get_preset
+
+WEIGHTS_NAME = "model.safetensors"
+CONFIG_NAME = "config.json"
+FORMAT_NAME, FORMAT_VERSION = "jointnlt-kit", 1
+OFFICIAL_NET_TYPES = ("JointNLT", "TransNLT")  # the released file calls the model TransNLT (spec §3)
+OFFICIAL_SUFFIXES = (".pth", ".tar", ".pt", ".pkl")
+
+# Official key prefix -> our key prefix. Empty: our model keeps the official module names. Longest prefix wins.
+OFFICIAL_RENAMES: dict[str, str] = {}
+
+
+class CheckpointError(Exception):
+    """A checkpoint could not be used. str() is one line: which file, what is wrong, what to do."""
+
+    def __init__(self, message: str, report: "LoadReport | None" = None):
+        super().__init__(re.sub(r"\s*\n\s*", " ", str(message)).strip())
+        self.report = report
+
+
+@dataclass
+class LoadReport:
+    """How a state dict differs from a model's: key lists, and (key, shape in file, shape in model)."""
+
+    missing: list[str] = field(default_factory=list)
+    unexpected: list[str] = field(default_factory=list)
+    mismatched: list[tuple[str, tuple[int, ...], tuple[int, ...]]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not (self.missing or self.unexpected or self.mismatched)
+
+    def summary(self) -> str:
+        """'2 missing, 1 mis-shaped key(s), e.g. missing 'a', shape of 'b' is (1,) in the file but (2,) ...'"""
+        counts, examples = [], []
+        if self.missing:
+            counts.append(f"{len(self.missing)} missing")
+            examples.append(f"missing {self.missing[0]!r}")
+        if self.unexpected:
+            counts.append(f"{len(self.unexpected)} unexpected")
+            examples.append(f"unexpected {self.unexpected[0]!r}")
+        if self.mismatched:
+            key, in_file, in_model = self.mismatched[0]
+            counts.append(f"{len(self.mismatched)} mis-shaped")
+            examples.append(f"shape of {key!r} is {in_file} in the file but {in_model} in the model")
+        return f"{', '.join(counts)} key(s), e.g. {', '.join(examples)}"
+
+
+# ---------------------------------------------------------------------------------------------------
+# Safe unpickling of the official file
+
+# Pickles may call these; anything else from these packages becomes a placeholder (never resolved).
+_SAFE_BUILTINS = (bool, int, float, complex, str, bytes, bytearray, list, tuple, dict, set, frozenset,
+                  slice, range, object)
+# Pickles that name these modules want to run code or touch the system: refuse the file outright.
+_REFUSED_MODULES = {"os", "posix", "nt", "sys", "subprocess", "shutil", "importlib", "runpy", "socket",
+                    "ctypes", "pickle", "_pickle", "marshal", "code", "codeop", "pty", "operator",
+                    "_operator", "functools", "types", "io", "_io", "webbrowser", "signal", "multiprocessing",
+                    "threading", "_thread", "asyncio", "pdb", "timeit", "tempfile", "urllib", "http"}
+
+
+def _safe_globals() -> dict[str, object]:
+    """'module.name' -> object for everything a weights file legitimately needs: torch's own weights-only
+    allowlist (tensors, storages, dtypes, devices), plain builtin types and a few containers, numpy arrays."""
+    import numpy as np
+    from torch._weights_only_unpickler import _get_allowed_globals  # private, but torch is pinned
+
+    safe = dict(_get_allowed_globals())
+    safe.update({f"builtins.{t.__name__}": t for t in _SAFE_BUILTINS})
+    safe.update({f"collections.{n}": getattr(collections, n)
+                 for n in ("OrderedDict", "defaultdict", "deque", "Counter")})
+    safe.update({"copyreg._reconstructor": copyreg._reconstructor, "copyreg.__newobj__": copyreg.__newobj__,
+                 "_codecs.encode": safe["_codecs.encode"], "numpy.ndarray": np.ndarray, "numpy.dtype": np.dtype})
+    multiarray = np._core.multiarray if hasattr(np, "_core") else np.core.multiarray
+    for module in ("numpy.core.multiarray", "numpy._core.multiarray"):  # numpy 1.x and 2.x pickles
+        safe.update({f"{module}._reconstruct": multiarray._reconstruct, f"{module}.scalar": multiarray.scalar})
+    return safe
+
+
+class PickledObject:
+    """Stands in for an object whose class the checkpoint names but we do not import (training stats,
+    settings, ...). It runs nothing; it only keeps the data the file hands it."""
+
+    pickled_as = "?"
+
+    def __init__(self, *args, **kwargs):
+        self.args, self.kwargs = args, kwargs
+
+    def __setstate__(self, state):
+        self.state = state
+
+    # dict/list/set subclasses are rebuilt item by item through these
+    def __setitem__(self, key, value):
+        self.__dict__.setdefault("mapping", {})[key] = value
+
+    def append(self, item):
+        self.__dict__.setdefault("items", []).append(item)
+
+    def extend(self, items):
+        for item in items:
+            self.append(item)
+
+    def add(self, item):
+        self.append(item)
+
+    def __repr__(self):
+        return f"<PickledObject {self.pickled_as}>"
+
+
+class RefusedGlobal(pickle.UnpicklingError):
+    """The pickle asks for a callable that only code-running payloads need (eval, os.system, ...)."""
+
+
+class _RestrictedUnpickler(pickle.Unpickler):
+    def find_class(self, module, name):
+        # Protocol-2 pickles (torch's default) use Python 2 names such as `__builtin__`.
+        module, name = _compat_pickle.NAME_MAPPING.get((module, name), (module, name))
+        module = _compat_pickle.IMPORT_MAPPING.get(module, module)
+        full_name = f"{module}.{name}"
+        if not hasattr(self, "safe"):
+            self.safe = _safe_globals()
+        if full_name in self.safe:
+            return self.safe[full_name]
+        if module == "builtins" or module.split(".")[0] in _REFUSED_MODULES:
+            raise RefusedGlobal(full_name)
+        # Never import it: a class of the training code (or anything else) becomes an inert placeholder.
+        return type(name.rsplit(".", 1)[-1], (PickledObject,), {"pickled_as": full_name})
+
+
+def _restricted_load(file, **kwargs):
+    return _RestrictedUnpickler(file, **kwargs).load()
+
+
+# torch.load(pickle_module=...) needs a module-like object with Unpickler and load (and a __name__).
+_restricted_pickle = types.ModuleType("kit_restricted_pickle")
+_restricted_pickle.Unpickler = _RestrictedUnpickler
+_restricted_pickle.load = _restricted_load
+
+
+def _sniff(path: Path) -> str | None:
+    """What a file that cannot be a torch checkpoint looks like; None if it might be one."""
+    with path.open("rb") as file:
+        head = file.read(512)
+    if not head:
+        return "is empty (0 bytes)"
+    if head[:2] == b"PK" or head[:1] == b"\x80":  # torch's zip format, or its legacy pickle format
+        return None
+    if head[257:262] == b"ustar":  # the official `.pth.tar` is a zip despite its name
+        return "is a tar archive, not a PyTorch checkpoint: extract it and pass the checkpoint inside"
+    if len(head) > 8 and head[8:9] == b"{" and int.from_bytes(head[:8], "little") < 100_000_000:
+        return "is a safetensors file, not an official checkpoint: load it with load_model or load_pretrained"
+    if head[4:8] == b"ftyp":
+        return "is an MP4/MOV video, not a PyTorch checkpoint"
+    kinds = {b"\xff\xd8\xff": "a JPEG image", b"\x89PNG": "a PNG image", b"GIF8": "a GIF image",
+             b"RIFF": "a RIFF (AVI/WAV/WebP) file", b"\x1aE\xdf\xa3": "a Matroska/WebM video",
+             b"\x1f\x8b": "a gzip archive"}
+    for magic, kind in kinds.items():
+        if head.startswith(magic):
+            return f"is {kind}, not a PyTorch checkpoint"
+    try:
+        text = head.decode("utf-8").lstrip().lower()
+    except UnicodeDecodeError:
+        return "is not a PyTorch checkpoint (unrecognised content)"
+    if text.startswith(("<!doctype html", "<html")):
+        return "is an HTML page, not a PyTorch checkpoint (a failed download? fetch the file again)"
+    return "is a text file, not a PyTorch checkpoint"
+
+
+def _first_line(err: BaseException) -> str:
+    """The gist of an exception for a one-line message: its first sentence, at most ~200 characters."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    if not lines:
+        return type(err).__name__
+    sentence = lines[0].split(". ")[0]
+    return sentence if len(sentence) <= 200 else sentence[:200] + "..."
+
+
+def _torch_load(path: Path):
+    """weights_only first; a file with pickled training objects (the released checkpoint) needs the
+    restricted unpickler, which never imports their classes."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        pass  # a global outside torch's allowlist (or a broken pickle): the restricted pass decides
+    return torch.load(path, map_location="cpu", weights_only=False, pickle_module=_restricted_pickle)
+
+
+def read_official(path: str | Path) -> dict:
+    """The official checkpoint dict (`{'net': state_dict, 'net_type', ...}`, or a bare state dict), read
+    without running or importing anything from the file. Training objects come back as `PickledObject`s."""
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise CheckpointError(f"{path}: no such file. Check the path of the checkpoint.")
+    if path.is_dir():
+        raise CheckpointError(f"{path} is a directory, not a checkpoint file: pass the .pth.tar file inside "
+                              "it, or use load_model for a directory written by save_pretrained.")
+    try:
+        problem = _sniff(path)
+    except OSError as err:
+        raise CheckpointError(f"{path} could not be read ({_first_line(err)}).") from err
+    if problem:
+        raise CheckpointError(f"{path} {problem}.")
+    try:
+        ckpt = _torch_load(path)
+    except RefusedGlobal as err:
+        raise CheckpointError(f"{path} asks to run {err} while loading, which a weights file never needs; "
+                              "refusing to load it. Only use checkpoints from a source you trust.") from err
+    except Exception as err:  # torch/pickle/zip errors of a damaged file come in many types
+        raise CheckpointError(f"{path} could not be read as a PyTorch checkpoint, it looks truncated or "
+                              f"corrupt ({_first_line(err)}). Download it again.") from err
+    _check_official(ckpt, str(path))
+    return ckpt
+
+
+def _describe(obj) -> str:
+    return getattr(obj, "pickled_as", None) or type(obj).__name__
+
+
+def _is_state_dict(obj) -> bool:
+    return isinstance(obj, Mapping) and bool(obj) and all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items())
+
+
+def _check_official(ckpt, source: str) -> None:
+    official_state_dict(ckpt, source)  # raises if there is no usable state dict
+    net_type = ckpt.get("net_type")
+    if net_type is not None and net_type not in OFFICIAL_NET_TYPES:
+        raise CheckpointError(f"{source} holds a {net_type!r} network, not JointNLT (net_type must be one "
+                              f"of {', '.join(OFFICIAL_NET_TYPES)}). Is it a checkpoint of another tracker?")
+
+
+def official_state_dict(ckpt, source: str = "the checkpoint") -> dict[str, torch.Tensor]:
+    """`ckpt['net']` (or `ckpt` itself when it already is a state dict), without a DDP `module.` prefix."""
+    if not isinstance(ckpt, Mapping):
+        raise CheckpointError(f"{source} holds a {_describe(ckpt)}, not a checkpoint dict with a 'net' "
+                              "state dict. Is it a JointNLT checkpoint?")
+    if "net" not in ckpt and not _is_state_dict(ckpt):
+        keys = ", ".join(map(str, list(ckpt)[:6])) or "none"
+        raise CheckpointError(f"{source} has no 'net' state dict (top-level keys: {keys}). "
+                              "Is it a JointNLT checkpoint?")
+    net = ckpt.get("net", ckpt)
+    if not isinstance(net, Mapping) or not net:
+        what = "empty" if isinstance(net, Mapping) else f"of type {_describe(net)}"
+        raise CheckpointError(f"{source}: its 'net' entry is {what}, not a state dict. "
+                              "The file is damaged or not a JointNLT checkpoint.")
+    bad = next((k for k, v in net.items() if not (isinstance(k, str) and isinstance(v, torch.Tensor))), None)
+    if bad is not None:
+        raise CheckpointError(f"{source}: entry {bad!r} of 'net' is not a tensor (type {_describe(net[bad])}). "
+                              "The file is not a valid state dict.")
+    if all(key.startswith("module.") for key in net):  # saved from a DistributedDataParallel wrapper
+        return {key[len("module."):]: value for key, value in net.items()}
+    return dict(net)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Official names -> our model
+
+def _rename(key: str) -> str:
+    for old in sorted(OFFICIAL_RENAMES, key=len, reverse=True):
+        if key.startswith(old):
+            return OFFICIAL_RENAMES[old] + key[len(old):]
+    return key
+
+
+def _recomputed_buffer(model: nn.Module, key: str) -> torch.Tensor | None:
+    try:
+        return model.get_buffer(key)
+    except AttributeError:
+        return None
+
+
+def adapt_official_keys(state_dict: Mapping[str, torch.Tensor], model: nn.Module,
+                        source: str = "the checkpoint") -> dict[str, torch.Tensor]:
+    """Official key names -> ours (`OFFICIAL_RENAMES`). The official file also stores buffers that our model
+    recomputes and keeps out of its state dict (the Swin `relative_position_index`, non-persistent in timm):
+    each stored copy must equal ours exactly (else the window layout differs) and is then dropped."""
+    ours = model.state_dict()
+    adapted = {}
+    for key, value in state_dict.items():
+        key = _rename(key)
+        buffer = None if key in ours else _recomputed_buffer(model, key)
+        if buffer is None:
+            adapted[key] = value  # unknown keys stay, so the strict load reports them
+            continue
+        if tuple(value.shape) != tuple(buffer.shape) or not torch.equal(value.to(buffer), buffer):
+            raise CheckpointError(f"{source}: the stored {key!r} (shape {tuple(value.shape)}) differs from the "
+                                  f"one this model computes (shape {tuple(buffer.shape)}). Is the window size "
+                                  "of the config right?")
+    return adapted
+
+
+# ---------------------------------------------------------------------------------------------------
+# Strict loading
+
+def compare_keys(model: nn.Module, state_dict: Mapping[str, torch.Tensor]) -> LoadReport:
+    """Which keys of `state_dict` are missing, unexpected or mis-shaped for `model`."""
+    ours = model.state_dict()
+    return LoadReport(
+        missing=[k for k in ours if k not in state_dict],
+        unexpected=[k for k in state_dict if k not in ours],
+        mismatched=[(k, tuple(v.shape), tuple(ours[k].shape)) for k, v in state_dict.items()
+                    if k in ours and tuple(v.shape) != tuple(ours[k].shape)],
+    )
+
+
+def load_state_dict_strict(model: nn.Module, state_dict: Mapping[str, torch.Tensor], source: str) -> None:
+    """Load every weight or none: a mismatch is a `CheckpointError` with the full lists in `.report`."""
+    report = compare_keys(model, state_dict)
+    if not report.ok:
+        name = getattr(getattr(model, "config", None), "name", "?")
+        raise CheckpointError(f"{source} does not match this model config ({name!r}): {report.summary()}. "
+                              "Is this the right preset/variant?", report=report)
+    try:
+        model.load_state_dict(state_dict, strict=True)
+    except RuntimeError as err:  # e.g. a non-tensor value; keys and shapes were checked above
+        raise CheckpointError(f"{source} could not be loaded into the model ({_first_line(err)}).") from err
+
+
+def _build_model(cfg: ModelConfig) -> nn.Module:
+    from kit.model import build_model  # here, not at the top: kit.model may use this module
+
+    return build_model(cfg)
+
+
+# ---------------------------------------------------------------------------------------------------
+# The official checkpoint
+
+def official_config(ckpt: Mapping) -> ModelConfig:
+    """The config an official file asks for: `ckpt['variant']` (golden files) else the paper's, with the
+    BERT dimensions of `ckpt['bert_config']` when present."""
+    variant = ckpt.get("variant", "paper")
+    try:
+        cfg = get_preset(variant)
+    except ValueError as err:
+        raise CheckpointError(f"the checkpoint names variant {variant!r}, which this kit does not know "
+                              f"({err}). Pass config= explicitly.") from err
+    if "bert_config" in ckpt:
+        cfg.language.hf_config = bert_config_from_official(ckpt["bert_config"])
+    return cfg
+
+
+def load_official(path: str | Path, config: ModelConfig | None = None, device: str | torch.device = "cpu"):
+    """A model in eval mode with the weights of an official checkpoint (`JointNLT_ep0300.pth.tar`)."""
+    ckpt = read_official(path)
+    model = _build_model(config if config is not None else official_config(ckpt))
+    state_dict = adapt_official_keys(official_state_dict(ckpt, str(path)), model, source=str(path))
+    load_state_dict_strict(model, state_dict, source=str(path))
+    return model.eval().to(device)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Our format: model.safetensors + config.json
+
+def _independent_tensors(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """safetensors refuses tensors that share memory (tied weights, views) or are not contiguous."""
+    seen, out = set(), {}
+    for key, tensor in state_dict.items():
+        tensor = tensor.detach().cpu()
+        storage = tensor.untyped_storage().data_ptr()
+        out[key] = tensor.clone() if storage in seen else tensor.contiguous()
+        seen.add(storage)
+    return out
+
+
+def save_pretrained(model: nn.Module, directory: str | Path) -> Path:
+    """Write `model.safetensors` and `config.json` (format, version, `model.config`) into `directory`."""
+    from safetensors.torch import save_file
+
+    directory = Path(directory).expanduser()
+    if directory.exists() and not directory.is_dir():
+        raise CheckpointError(f"{directory} is a file; save_pretrained needs a directory to write into.")
+    directory.mkdir(parents=True, exist_ok=True)
+    save_file(_independent_tensors(model.state_dict()), directory / WEIGHTS_NAME, metadata={"format": "pt"})
+    config = {"format": FORMAT_NAME, "version": FORMAT_VERSION, "config": model.config.to_dict()}
+    (directory / CONFIG_NAME).write_text(json.dumps(config, indent=2) + "\n")
+    return directory
+
+
+def _read_config(path: Path) -> ModelConfig:
+    if not path.is_file():
+        raise CheckpointError(f"{path.parent} has no {CONFIG_NAME} beside the weights (save_pretrained writes "
+                              "one). Pass config= explicitly.")
+    try:
+        saved = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise CheckpointError(f"{path} is not readable JSON ({_first_line(err)}).") from err
+    if not isinstance(saved, dict) or saved.get("format") != FORMAT_NAME or "config" not in saved:
+        raise CheckpointError(f"{path} is not a {FORMAT_NAME} config (no \"format\": \"{FORMAT_NAME}\").")
+    if saved.get("version", 0) > FORMAT_VERSION:
+        raise CheckpointError(f"{path} was written by a newer kit (format version {saved['version']}, this "
+                              f"kit reads {FORMAT_VERSION}). Update the kit.")
+    try:
+        return ModelConfig.from_dict(saved["config"])
+    except (TypeError, ValueError, AttributeError) as err:
+        raise CheckpointError(f"{path} holds an invalid model config ({_first_line(err)}).") from err
+
+
+def load_pretrained(path: str | Path, device: str | torch.device = "cpu", config: ModelConfig | None = None):
+    """A model in eval mode from a `save_pretrained` directory or its `.safetensors` file."""
+    from safetensors.torch import load_file
+
+    path = Path(path).expanduser()
+    weights = path / WEIGHTS_NAME if path.is_dir() else path
+    if not weights.is_file():
+        raise CheckpointError(f"{weights}: no such file. Pass a directory written by save_pretrained.")
+    model = _build_model(config if config is not None else _read_config(weights.parent / CONFIG_NAME))
+    try:
+        state_dict = load_file(weights, device="cpu")
+    except Exception as err:  # safetensors raises its own SafetensorError, OSError, ...
+        raise CheckpointError(f"{weights} is not a readable safetensors file, it looks truncated or corrupt "
+                              f"({_first_line(err)}).") from err
+    load_state_dict_strict(model, state_dict, source=str(weights))
+    return model.eval().to(device)
+
+
+# ---------------------------------------------------------------------------------------------------
+# References: local paths and the Hugging Face Hub
+
+HUB_PREFIX = "hf://"
+# What a snapshot of a whole repository fetches: our format and official files, not demo media.
+HUB_PATTERNS = ["*.json", "*.safetensors", "*.pth", "*.pth.tar", "*.pt", "*.md"]
+_HUB_NAME = re.compile(r"^[A-Za-z0-9][\w.-]*$")
+
+
+def _parse_hub_ref(text: str) -> tuple[str, str | None, str | None] | None:
+    """`owner/repo[/path/in/repo][@revision]` -> (repo_id, filename, revision); None if it is not one."""
+    body, _, revision = text.partition("@")
+    parts = body.strip("/").split("/")
+    if len(parts) < 2 or not all(_HUB_NAME.match(part) for part in parts[:2]):
+        return None
+    return "/".join(parts[:2]), "/".join(parts[2:]) or None, revision or None
+
+
+def _looks_like_hub_repo(text: str) -> bool:
+    """A bare `owner/repo[@revision]`; a name with a weights suffix is a mistyped local path instead."""
+    hub = _parse_hub_ref(text)
+    return (hub is not None and hub[1] is None and not text.startswith((".", "/", "~"))
+            and not text.partition("@")[0].endswith(OFFICIAL_SUFFIXES + (".safetensors", ".json", ".bin")))
+
+
+def resolve_weights(ref: str | Path, *, cache_dir: str | Path | None = None,
+                    local_files_only: bool | None = None) -> Path:
+    """A local file or directory, or what a Hub reference downloads to (only an explicit `hf://...` or a bare
+    `owner/repo` that is not a local path ever reaches the network). `local_files_only=None` follows
+    HF_HUB_OFFLINE."""
+    text = str(ref)
+    if text.startswith(HUB_PREFIX):
+        hub = _parse_hub_ref(text[len(HUB_PREFIX):])
+        if hub is None:
+            raise CheckpointError(f"{text} is not a valid Hub reference; use hf://owner/repo[/file][@revision].")
+    else:
+        local = Path(text).expanduser()
+        if local.exists():
+            return local
+        if isinstance(ref, Path) or not _looks_like_hub_repo(text):
+            raise CheckpointError(f"{text}: no such file or directory. Pass a checkpoint path, or a Hub "
+                                  "reference like hf://owner/repo.")
+        hub = _parse_hub_ref(text)
+    try:
+        return _download(*hub, cache_dir=cache_dir, local_files_only=local_files_only)
+    except Exception as err:  # offline, unknown repo/file/revision, HTTP errors: all mean "not fetched"
+        local = "" if text.startswith(HUB_PREFIX) else "is not a local path, and "
+        raise CheckpointError(f"{text} {local}could not be fetched from the Hugging Face Hub ({_first_line(err)}). "
+                              "Check the name and your connection, or download the weights and pass the local "
+                              "path.") from err
+
+
+def _download(repo_id: str, filename: str | None, revision: str | None, *,
+              cache_dir, local_files_only: bool | None) -> Path:
+    import huggingface_hub  # only for Hub references
+
+    kwargs = {"revision": revision, "cache_dir": cache_dir}
+    if local_files_only is not None:
+        kwargs["local_files_only"] = local_files_only
+    if filename:
+        return Path(huggingface_hub.hf_hub_download(repo_id, filename, **kwargs))
+    return Path(huggingface_hub.snapshot_download(repo_id, allow_patterns=HUB_PATTERNS, **kwargs))
+
+
+def _checkpoint_in_directory(directory: Path) -> Path:
+    """The one checkpoint file in a directory that has no config.json (e.g. a Hub snapshot)."""
+    found = sorted(p for p in directory.iterdir()
+                   if p.is_file() and p.name.endswith(OFFICIAL_SUFFIXES + (".safetensors",)))
+    if len(found) != 1:
+        what = "no checkpoint file" if not found else f"several checkpoints ({', '.join(p.name for p in found)})"
+        raise CheckpointError(f"{directory} holds {what}; pass the file you mean, or a directory written by "
+                              "save_pretrained.")
+    return found[0]
+
+
+def load_model(ref: str | Path, *, device: str | torch.device = "cpu", config: ModelConfig | None = None,
+               cache_dir: str | Path | None = None, local_files_only: bool | None = None):
+    """Any weights reference -> a model in eval mode: our format (directory or `.safetensors`) or an official
+    checkpoint, local or on the Hub. `config` overrides the one the weights come with."""
+    path = resolve_weights(ref, cache_dir=cache_dir, local_files_only=local_files_only)
+    if path.is_dir() and not (path / CONFIG_NAME).is_file():
+        path = _checkpoint_in_directory(path)
+    if path.is_dir() or path.suffix == ".safetensors":
+        return load_pretrained(path, device=device, config=config)
+    return load_official(path, config=config, device=device)

@@ -1,0 +1,1 @@
+"""Benchmark evaluation: metrics, result files, reports."""

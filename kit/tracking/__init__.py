@@ -1,0 +1,1 @@
+"""Video tracking around the model: crops, tracker state, video I/O."""

@@ -1,0 +1,25 @@
+"""Shared test fixtures. Tests never touch the network: the Hub client is put in offline mode here, before
+any test imports huggingface_hub or transformers (both read the setting at import time)."""
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def golden_dir() -> Path:
+    """A directory of official-code outputs (`weights.pth`, `model_io.pt`, ...): $JOINTNLT_GOLDEN_DIR, else
+    `../shared/reference/golden-mini` beside the repository. If it is absent the test is skipped, or fails
+    when JOINTNLT_REQUIRE_GOLDEN=1 (CI: a parity suite that silently skips proves nothing)."""
+    env = os.environ.get("JOINTNLT_GOLDEN_DIR")
+    path = Path(env).expanduser() if env else REPO_ROOT.parent / "shared" / "reference" / "golden-mini"
+    if (path / "weights.pth").is_file():
+        return path
+    reason = f"golden directory {path} not found (or has no weights.pth); set JOINTNLT_GOLDEN_DIR"
+    if os.environ.get("JOINTNLT_REQUIRE_GOLDEN") == "1":
+        pytest.fail(f"{reason} (JOINTNLT_REQUIRE_GOLDEN=1)")
+    pytest.skip(reason)

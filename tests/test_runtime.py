@@ -1,0 +1,53 @@
+"""Devices and precision: explicit choices, clear errors, and bf16 that stays close to fp32."""
+import pytest
+import torch
+
+from kit.checkpoint import load_official
+from kit.runtime import autocast, resolve_device
+
+
+def test_auto_device_is_cuda_only_when_available():
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert resolve_device("cpu") == torch.device("cpu")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_asking_for_cuda_without_a_gpu_is_a_clear_error():
+    with pytest.raises(ValueError, match="no CUDA GPU is available here; use --device cpu"):
+        resolve_device("cuda")
+
+
+def test_unknown_precision_is_a_clear_error():
+    with pytest.raises(ValueError, match="precision must be one of"):
+        autocast("cpu", "int4")
+
+
+def _boxes(model, io, precision, trace=None):
+    with torch.inference_mode(), autocast("cpu", precision):
+        text = model.encode_text(io["text_ids"], io["text_mask"])
+        grounding = model.ground(text, model.encode_image(io["grounding_img"],
+                                                          torch.as_tensor(io["grounding_att"]).bool()), trace=trace)
+        template = model.encode_image(io["template_img"], torch.as_tensor(io["template_att"])[None])
+        search = model.encode_image(io["search_img"], torch.as_tensor(io["search_att"])[None])
+        tracking = model.track(text, template, search, io["temporal72"])
+    return torch.cat([grounding.boxes.float(), tracking.boxes.float()])
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_reduced_precision_boxes_stay_within_1e_2_of_fp32(golden_dir, precision):
+    model = load_official(golden_dir / "weights.pth")
+    io = torch.load(golden_dir / "model_io.pt", weights_only=False)
+    trace = {}
+    low = _boxes(model, io, precision, trace)
+    assert trace["vl_joint_trans"].dtype == {"bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+    assert (low - _boxes(model, io, "fp32")).abs().max() < 1e-2
+
+
+def test_inference_context_flushes_denormals_on_cpu_and_restores():
+    from kit.runtime import inference
+
+    tiny = torch.tensor([1e-39])  # a denormal float32
+    with inference("cpu"):
+        assert (tiny * 1.0).item() == 0.0
+        assert torch.is_inference_mode_enabled()
+    assert (tiny * 1.0).item() > 0.0

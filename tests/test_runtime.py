@@ -43,11 +43,23 @@ def test_reduced_precision_boxes_stay_within_1e_2_of_fp32(golden_dir, precision)
     assert (low - _boxes(model, io, "fp32")).abs().max() < 1e-2
 
 
-def test_inference_context_flushes_denormals_on_cpu_and_restores():
+def test_inference_context_has_no_autograd_and_the_chosen_precision():
     from kit.runtime import inference
 
-    tiny = torch.tensor([1e-39])  # a denormal float32
-    with inference("cpu"):
-        assert (tiny * 1.0).item() == 0.0
+    layer = torch.nn.Linear(4, 4)
+    with inference("cpu", "bf16"):
+        out = layer(torch.randn(2, 4))
         assert torch.is_inference_mode_enabled()
-    assert (tiny * 1.0).item() > 0.0
+    assert out.dtype == torch.bfloat16 and not out.requires_grad
+
+
+def test_precast_weights_changes_speed_not_results(golden_dir):
+    from kit.runtime import precast_weights
+
+    io = torch.load(golden_dir / "model_io.pt", weights_only=False)
+    reference = _boxes(load_official(golden_dir / "weights.pth"), io, "bf16")
+    model = precast_weights(load_official(golden_dir / "weights.pth"), "bf16")
+    assert model.visual_backbone.stages[2].blocks[0].attn.qkv.weight.dtype == torch.bfloat16
+    assert model.vl_joint_trans.encoder.layers[0].self_attn.in_proj_weight.dtype == torch.bfloat16
+    assert model.vl_joint_trans.encoder.layers[0].norm1.weight.dtype == torch.float32
+    torch.testing.assert_close(_boxes(model, io, "bf16"), reference, atol=0, rtol=0)

@@ -30,6 +30,39 @@ class PadThenShiftBlock(SwinTransformerBlock):
                          dynamic_mask=True, mlp_ratio=mlp_ratio, drop_path=drop_path)
         self._mask_cache: dict[tuple, torch.Tensor] = {}
 
+    def _attn(self, x: torch.Tensor) -> torch.Tensor:
+        """Windowed attention on (B,H,W,C). Same result as padding the input with zeros, but faster:
+        a zero token's qkv is exactly the qkv bias, so qkv is computed on real tokens only and padded with
+        the bias; `proj` (per token) runs after cropping. Attention itself uses fused SDPA."""
+        B, H, W, C = x.shape
+        win_h, win_w = self.window_size
+        attn = self.attn
+        qkv = attn.qkv(x)                                                  # (B,H,W,3C)
+        pad_h, pad_w = (-H) % win_h, (-W) % win_w
+        if pad_h or pad_w:
+            bias = attn.qkv.bias if attn.qkv.bias is not None else qkv.new_zeros(qkv.shape[-1])
+            padded = bias.to(qkv.dtype).expand(B, H + pad_h, W + pad_w, -1).clone()
+            padded[:, :H, :W] = qkv
+            qkv = padded
+        Hp, Wp = qkv.shape[1], qkv.shape[2]
+        mask = self._shift_mask(qkv)
+        if mask is not None:
+            qkv = torch.roll(qkv, shifts=(-self.shift_size[0], -self.shift_size[1]), dims=(1, 2))
+        windows = window_partition(qkv, self.window_size).view(-1, self.window_area, 3, attn.num_heads,
+                                                                 C // attn.num_heads)
+        q, k, v = windows.permute(2, 0, 3, 1, 4).unbind(0)                # (nW*B, heads, N, head_dim)
+        bias = attn._get_rel_pos_bias().to(q.dtype)                        # (1, heads, N, N)
+        if mask is not None:                                               # (nW, N, N), -100 across regions
+            bias = (bias.unsqueeze(1) + mask.to(q.dtype).unsqueeze(1).unsqueeze(0)).expand(B, -1, -1, -1, -1)
+            bias = bias.reshape(-1, attn.num_heads, self.window_area, self.window_area)
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias,
+                                             dropout_p=attn.attn_drop.p if self.training else 0.0)
+        out = out.transpose(1, 2).reshape(-1, win_h, win_w, C)
+        out = window_reverse(out, self.window_size, Hp, Wp)
+        if mask is not None:
+            out = torch.roll(out, shifts=self.shift_size, dims=(1, 2))
+        return attn.proj_drop(attn.proj(out[:, :H, :W, :].contiguous()))  # a strided input makes linear copy its weight
+
     def _shift_mask(self, padded: torch.Tensor) -> torch.Tensor | None:
         if not any(self.shift_size):
             return None
@@ -37,21 +70,6 @@ class PadThenShiftBlock(SwinTransformerBlock):
         if key not in self._mask_cache:  # depends only on the grid size: build once per input size
             self._mask_cache[key] = self.get_attn_mask(padded)
         return self._mask_cache[key]
-
-    def _attn(self, x: torch.Tensor) -> torch.Tensor:
-        B, H, W, C = x.shape
-        win_h, win_w = self.window_size
-        x = F.pad(x, (0, 0, 0, (-W) % win_w, 0, (-H) % win_h))
-        Hp, Wp = x.shape[1], x.shape[2]
-        mask = self._shift_mask(x)
-        if mask is not None:
-            x = torch.roll(x, shifts=(-self.shift_size[0], -self.shift_size[1]), dims=(1, 2))
-        windows = window_partition(x, self.window_size).view(-1, self.window_area, C)
-        windows = self.attn(windows, mask=mask)
-        x = window_reverse(windows.view(-1, win_h, win_w, C), self.window_size, Hp, Wp)
-        if mask is not None:
-            x = torch.roll(x, shifts=self.shift_size, dims=(1, 2))
-        return x[:, :H, :W, :].contiguous()
 
 
 class SwinStage(nn.Module):

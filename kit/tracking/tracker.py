@@ -1,0 +1,310 @@
+"""The video tracker around JointNLT, with explicit state (in the spirit of SAM 2's video predictor).
+
+    tracker = Tracker(model, device="cpu", precision="bf16")
+    state, first = tracker.init(frame0, [Prompt(text="the zebra on the left")])   # NL   (paper: JOINT)
+    state, first = tracker.init(frame0, [Prompt(text="...", box=(x, y, w, h))])   # NL+BB (paper: TRACK)
+    for frame in frames:
+        state, results = tracker.step(state, frame)                              # one TargetResult per target
+
+Everything a video needs between frames lives in `TrackState` (cached text and template encodings, the
+temporal RoI tokens, the boxes), so several videos can be tracked with one `Tracker`. Several targets in one
+video are batched through the model. The paper's protocol (official-spec §4) is the default; the additions
+(confidence score, re-grounding, absence reporting, attention maps) are options in `TrackerConfig`.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from kit.model import Features, JointNLT, Prediction
+from kit.runtime import inference, resolve_device
+from kit.tracking.crops import (clip_box, grounding_box_to_frame, grounding_resize, normalize, sample_target,
+                                search_box_to_frame)
+
+
+@dataclass
+class TrackerConfig:
+    template_factor: float = 2.0
+    search_factor: float = 5.0
+    margin: int = 10                 # clip_box keeps >= margin px inside the frame (official)
+    # The temporal clue (TQ + TC). None = official: on after NL grounding, off with an initial box (TRACK mode
+    # ran without the temporal module).
+    temporal: bool | None = None
+    # Beyond the paper (off by default):
+    reground_below: float | None = None   # re-run grounding on the full frame when the score stays below this
+    reground_patience: int = 5            # ... for this many consecutive frames
+    absent_below: float | None = None     # report `present=False` when the score is below this
+    attention: bool = False               # return the TQ/TC cross-attention and SGTM attention maps
+
+
+@dataclass
+class Prompt:
+    """What the user gives for one target: a sentence, a box (x,y,w,h in frame pixels), or both.
+    `token_ids` = (ids, mask) of shape (1,40) bypasses the tokenizer (parity tests)."""
+
+    text: str | None = None
+    box: tuple[float, float, float, float] | None = None
+    token_ids: tuple[torch.Tensor, torch.Tensor] | None = None
+
+
+@dataclass
+class TargetState:
+    text: Features                         # (1,40,C) cached for the whole video
+    template: Features                     # (1,64,C) cached for the whole video
+    box: list[float]                       # last box, frame pixels (x,y,w,h)
+    use_temporal: bool
+    first_roi: torch.Tensor | None = None  # (1,C,36) RoI tokens of the grounding result
+    last_roi: torch.Tensor | None = None   # (1,C,36) RoI tokens of the previous frame
+    low_score_frames: int = 0
+
+
+@dataclass
+class TrackState:
+    frame_index: int
+    frame_size: tuple[int, int]            # (H, W)
+    targets: list[TargetState]
+
+
+@dataclass
+class TargetResult:
+    box: tuple[float, float, float, float]  # (x,y,w,h) frame pixels
+    score: float                           # confidence from the corner heat maps, in (0, 1]
+    present: bool = True
+    regrounded: bool = False
+    # With TrackerConfig.attention: 'target' (Hs,Ws) cross-attention of the target query (TQ + TC) over the
+    # search tokens (last decoder layer); 'temporal' (1+L,1+L) SGTM encoder self-attention (last layer).
+    attention: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+class TrackerInputError(ValueError):
+    """A frame, sentence or box the tracker cannot use; the message is one line for the user."""
+
+
+class Tracker:
+    def __init__(self, model: JointNLT, config: TrackerConfig | None = None, device="auto",
+                 precision: str = "fp32", sentence_encoder=None):
+        self.model = model.eval()
+        self.config = config or TrackerConfig()
+        self.device = resolve_device(device)
+        self.precision = precision
+        self._sentence_encoder = sentence_encoder
+        cfg = model.config
+        self.search_size, self.template_size = cfg.search_size, cfg.template_size
+
+    # ------------------------------------------------------------------ initialisation
+    def init(self, frame: np.ndarray, prompts: list[Prompt]) -> tuple[TrackState, list[TargetResult]]:
+        """Start tracking the prompted targets on `frame` (the first frame, or any frame)."""
+        frame = check_frame(frame)
+        if not prompts:
+            raise TrackerInputError("no target given: pass at least one sentence or box")
+        H, W = frame.shape[:2]
+        with inference(self.device, self.precision):
+            targets, results = zip(*(self._init_target(frame, p) for p in prompts))
+        return TrackState(0, (H, W), list(targets)), list(results)
+
+    def add_target(self, state: TrackState, frame: np.ndarray, prompt: Prompt,
+                   replace: int | None = None) -> tuple[TrackState, TargetResult]:
+        """Add a target mid-video, or re-select target `replace` (new sentence and/or box) on this frame."""
+        frame = check_frame(frame, state.frame_size)
+        with inference(self.device, self.precision):
+            target, result = self._init_target(frame, prompt)
+        targets = list(state.targets)
+        if replace is None:
+            targets.append(target)
+        else:
+            targets[replace] = target
+        return dataclasses.replace(state, targets=targets), result
+
+    def _init_target(self, frame: np.ndarray, prompt: Prompt) -> tuple[TargetState, TargetResult]:
+        H, W = frame.shape[:2]
+        text = self._encode_text(prompt)
+        if prompt.box is None:   # NL: ground the sentence on the whole frame (paper: JOINT)
+            if prompt.text is None and prompt.token_ids is None:
+                raise TrackerInputError("a target needs a sentence, a box, or both")
+            pred, box = self._ground(frame, text)
+            first_roi = pred.roi_feature.flatten(2)
+            use_temporal = self.config.temporal is not False
+            result = TargetResult(tuple(box), corner_score(pred)[0])
+        else:                    # NL+BB (paper: TRACK): the official tracker never used the temporal module
+            box = [float(v) for v in check_box(prompt.box, H, W)]
+            first_roi, use_temporal = None, bool(self.config.temporal)
+            result = TargetResult(tuple(box), 1.0)
+        template = self._encode_template(frame, box)
+        if use_temporal and first_roi is None:
+            first_roi = self._roi_at(frame, text, template, box)
+        return TargetState(text, template, box, use_temporal, first_roi), result
+
+    # ------------------------------------------------------------------ per frame
+    def step(self, state: TrackState, frame: np.ndarray) -> tuple[TrackState, list[TargetResult]]:
+        """Track every target into `frame`; returns the new state and one result per target."""
+        frame = check_frame(frame, state.frame_size)
+        H, W = state.frame_size
+        with inference(self.device, self.precision):
+            crops = [sample_target(frame, t.box, self.config.search_factor, self.search_size)
+                     for t in state.targets]
+            new_targets, results = [], []
+            for target, crop, (pred, row) in zip(state.targets, crops, self._track_batch(state.targets, crops)):
+                box = clip_box(search_box_to_frame(pred.boxes[row].float(), target.box, crop.resize_factor,
+                                                   self.search_size), H, W, self.config.margin)
+                new, result = self._after_step(frame, target, pred, row, box)
+                new_targets.append(new)
+                results.append(result)
+        return TrackState(state.frame_index + 1, state.frame_size, new_targets), results
+
+    def _track_batch(self, targets: list[TargetState], crops) -> list[tuple[Prediction, int]]:
+        """Batched forward passes (targets grouped by temporal length, which a batch must share);
+        returns, per target, its batch's prediction and its row in it."""
+        groups: dict[int, list[int]] = {}
+        temporals = [self._temporal_tokens(t) for t in targets]
+        for i, tokens in enumerate(temporals):
+            groups.setdefault(0 if tokens is None else tokens.shape[-1], []).append(i)
+        search = self.model.encode_image(
+            normalize(np.stack([c.patch for c in crops]), self.device),
+            torch.as_tensor(np.stack([c.pad_mask for c in crops]), device=self.device))
+        parts: dict[int, tuple[Prediction, int]] = {}
+        for indices in groups.values():
+            pick = torch.tensor(indices, device=self.device)
+            temporal = temporals[indices[0]]
+            pred = self.model.track(
+                _cat_features([targets[i].text for i in indices]),
+                _cat_features([targets[i].template for i in indices]),
+                Features(search.tokens[pick], search.padding_mask[pick]),
+                None if temporal is None else torch.cat([temporals[i] for i in indices]),
+                need_weights=self.config.attention)
+            for row, i in enumerate(indices):
+                parts[i] = (pred, row)
+        return [parts[i] for i in range(len(targets))]
+
+    def _temporal_tokens(self, target: TargetState) -> torch.Tensor | None:
+        """Official queue: [grounding RoI] on the first frame, then [grounding RoI, previous frame's RoI]."""
+        if not target.use_temporal:
+            return None
+        rois = [target.first_roi] + ([target.last_roi] if target.last_roi is not None else [])
+        return torch.cat(rois, dim=-1)
+
+    def _after_step(self, frame, target, preds, i, box) -> tuple[TargetState, TargetResult]:
+        score = corner_score(preds, i)[0]
+        low = target.low_score_frames + 1 if (self.config.reground_below is not None
+                                              and score < self.config.reground_below) else 0
+        new = dataclasses.replace(target, box=box, last_roi=preds.roi_feature[i:i + 1].flatten(2),
+                                  low_score_frames=low)
+        result = TargetResult(tuple(box), score, attention=_attention_maps(preds, i, self.model))
+        if low >= self.config.reground_patience:
+            new, result = self._reground(frame, new, result)
+        if self.config.absent_below is not None:
+            result.present = result.score >= self.config.absent_below
+        return new, result
+
+    def _reground(self, frame, target: TargetState, current: TargetResult) -> tuple[TargetState, TargetResult]:
+        """The joint model can ground any frame: re-acquire the target from the sentence alone."""
+        pred, box = self._ground(frame, target.text)
+        score = float(corner_score(pred)[0])
+        if score <= current.score:
+            return dataclasses.replace(target, low_score_frames=0), current
+        H, W = frame.shape[:2]
+        box = clip_box(box, H, W, self.config.margin)
+        first_roi = pred.roi_feature.flatten(2) if target.use_temporal else target.first_roi
+        new = dataclasses.replace(target, box=box, first_roi=first_roi, last_roi=None, low_score_frames=0)
+        return new, TargetResult(tuple(box), score, regrounded=True)
+
+    # ------------------------------------------------------------------ building blocks
+    def ground(self, frame: np.ndarray, prompt: Prompt) -> TargetResult:
+        """Grounding only: where is the sentence's target in this frame?"""
+        frame = check_frame(frame)
+        with inference(self.device, self.precision):
+            pred, box = self._ground(frame, self._encode_text(prompt))
+        return TargetResult(tuple(box), float(corner_score(pred)[0]))
+
+    def _ground(self, frame, text: Features) -> tuple[Prediction, list[float]]:
+        H, W = frame.shape[:2]
+        g = grounding_resize(frame, self.search_size)
+        image = self.model.encode_image(normalize(g.patch, self.device),
+                                        torch.as_tensor(g.pad_mask, device=self.device)[None])
+        pred = self.model.ground(text, image)
+        return pred, grounding_box_to_frame(pred.boxes[0].float(), g.coords, W, H, self.search_size)
+
+    def _encode_template(self, frame, box) -> Features:
+        crop = sample_target(frame, box, self.config.template_factor, self.template_size)
+        return self.model.encode_image(normalize(crop.patch, self.device),
+                                       torch.as_tensor(crop.pad_mask, device=self.device)[None])
+
+    def _roi_at(self, frame, text, template, box) -> torch.Tensor:
+        """RoI tokens of the target at `box` (the temporal clue's first entry when no grounding was run)."""
+        crop = sample_target(frame, box, self.config.search_factor, self.search_size)
+        search = self.model.encode_image(normalize(crop.patch, self.device),
+                                         torch.as_tensor(crop.pad_mask, device=self.device)[None])
+        return self.model.track(text, template, search, None).roi_feature.flatten(2)
+
+    def _encode_text(self, prompt: Prompt) -> Features:
+        if prompt.token_ids is not None:
+            ids, mask = prompt.token_ids
+        else:
+            encoded = self.sentence_encoder.encode(prompt.text if prompt.text is not None else "", allow_empty=
+                                                   prompt.box is not None)
+            ids, mask = encoded.ids, encoded.mask
+        return self.model.encode_text(ids.to(self.device), mask.to(self.device))
+
+    @property
+    def sentence_encoder(self):
+        if self._sentence_encoder is None:
+            from kit.text import SentenceEncoder
+            self._sentence_encoder = SentenceEncoder()
+        return self._sentence_encoder
+
+
+# ---------------------------------------------------------------------------------------------------------
+
+def corner_score(pred: Prediction, index: int | None = None) -> list[float]:
+    """Confidence per target: geometric mean of the two corner heat maps' peak probabilities, in (0, 1].
+
+    A sharp, single-peaked map (the target is clearly there) gives ~1; a flat map gives 1/(H·W)."""
+    rows = slice(None) if index is None else slice(index, index + 1)
+    peaks = [s[rows].flatten(1).float().softmax(1).amax(1) for s in (pred.score_tl, pred.score_br)]
+    return (peaks[0] * peaks[1]).sqrt().tolist()
+
+
+def _attention_maps(pred: Prediction, i: int, model: JointNLT) -> dict[str, np.ndarray]:
+    maps = {}
+    if pred.target_attention:
+        side = model.config.search_feat_size
+        maps["target"] = pred.target_attention[-1][i, 0].float().reshape(side, side).cpu().numpy()
+    if pred.temporal_attention:
+        maps["temporal"] = pred.temporal_attention[-1][i].float().cpu().numpy()
+    return maps
+
+
+def _cat_features(items: list[Features]) -> Features:
+    return Features(torch.cat([f.tokens for f in items]), torch.cat([f.padding_mask for f in items]))
+
+
+def check_frame(frame, size: tuple[int, int] | None = None) -> np.ndarray:
+    if not isinstance(frame, np.ndarray) or frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
+        shape = getattr(frame, "shape", None)
+        raise TrackerInputError(f"a frame must be an RGB uint8 array (H,W,3); got {type(frame).__name__} "
+                                f"{shape} {getattr(frame, 'dtype', '')}".rstrip())
+    if size is not None and frame.shape[:2] != tuple(size):
+        raise TrackerInputError(f"frame size changed from {size[1]}x{size[0]} to {frame.shape[1]}x{frame.shape[0]}")
+    return frame
+
+
+def check_box(box, H: int, W: int) -> tuple[float, float, float, float]:
+    """A user box (x,y,w,h) must have positive size and lie inside the W x H frame."""
+    try:
+        x, y, w, h = (float(v) for v in box)
+    except (TypeError, ValueError):
+        raise TrackerInputError(f"a box is four numbers x,y,w,h; got {box!r}") from None
+    if not all(np.isfinite([x, y, w, h])):
+        raise TrackerInputError(f"the box {x:g},{y:g},{w:g},{h:g} has a non-finite value")
+    if w <= 0 or h <= 0:
+        raise TrackerInputError(f"the box {x:g},{y:g},{w:g},{h:g} has zero or negative size; width and height "
+                                f"must be > 0")
+    x1, y1, x2, y2 = max(x, 0), max(y, 0), min(x + w, W), min(y + h, H)
+    if x2 <= x1 or y2 <= y1:
+        raise TrackerInputError(f"the box {x:g},{y:g},{w:g},{h:g} lies outside the {W}x{H} frame")
+    if (x1, y1, x2, y2) != (x, y, x + w, y + h):
+        raise TrackerInputError(f"the box {x:g},{y:g},{w:g},{h:g} extends past the {W}x{H} frame; its part inside"
+                                f" is {x1:g},{y1:g},{x2 - x1:g},{y2 - y1:g}")
+    return x, y, w, h

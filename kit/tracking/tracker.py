@@ -120,10 +120,10 @@ class Tracker:
 
     def _init_target(self, frame: np.ndarray, prompt: Prompt) -> tuple[TargetState, TargetResult]:
         H, W = frame.shape[:2]
+        if prompt.text is None and prompt.token_ids is None and prompt.box is None:
+            raise TrackerInputError("a target needs a sentence, a box, or both")
         text = self._encode_text(prompt)
         if prompt.box is None:   # NL: ground the sentence on the whole frame (paper: JOINT)
-            if prompt.text is None and prompt.token_ids is None:
-                raise TrackerInputError("a target needs a sentence, a box, or both")
             pred, box = self._ground(frame, text)
             first_roi = pred.roi_feature.flatten(2)
             use_temporal = self.config.temporal is not False

@@ -125,3 +125,16 @@ def test_bad_frames_and_prompts_are_refused(golden):
     state, _ = tracker.init(io["frames"][0], [_prompt(io)])
     with pytest.raises(TrackerInputError, match="frame size changed from 640x360 to 320x360"):
         tracker.step(state, io["frames"][1][:, :320].copy())
+
+
+def test_a_sentence_is_tokenised_like_the_official_ids_and_a_box_alone_works(golden):
+    model, io = golden
+    tracker = Tracker(model)
+    by_text = tracker.ground(io["frames"][0], Prompt(text="The red car on the LEFT"))
+    by_ids = tracker.ground(io["frames"][0], _prompt(io))
+    assert by_text.box == by_ids.box
+    state, (result,) = tracker.init(io["frames"][0], [Prompt(box=(200, 120, 90, 60))])
+    assert result.box == (200, 120, 90, 60)
+    state, _ = tracker.step(state, io["frames"][1])
+    with pytest.raises(TrackerInputError, match="the sentence is empty"):
+        tracker.init(io["frames"][0], [Prompt(text="   ")])

@@ -93,6 +93,7 @@ class Tracker:
         self._sentence_encoder = sentence_encoder
         cfg = model.config
         self.search_size, self.template_size = cfg.search_size, cfg.template_size
+        self._max_text_len = cfg.language.max_text_len
 
     # ------------------------------------------------------------------ initialisation
     def init(self, frame: np.ndarray, prompts: list[Prompt]) -> tuple[TrackState, list[TargetResult]]:
@@ -241,9 +242,14 @@ class Tracker:
     def _encode_text(self, prompt: Prompt) -> Features:
         if prompt.token_ids is not None:
             ids, mask = prompt.token_ids
+        elif prompt.box is not None and (prompt.text is None or not prompt.text.strip()):
+            encoded = self.sentence_encoder.encode_no_sentence(self._max_text_len)   # a box alone
+            ids, mask = encoded.ids, encoded.mask
         else:
-            encoded = self.sentence_encoder.encode(prompt.text if prompt.text is not None else "", allow_empty=
-                                                   prompt.box is not None)
+            try:
+                encoded = self.sentence_encoder.encode(prompt.text, self._max_text_len)
+            except (TypeError, ValueError) as err:
+                raise TrackerInputError(str(err)) from None
             ids, mask = encoded.ids, encoded.mask
         return self.model.encode_text(ids.to(self.device), mask.to(self.device))
 

@@ -251,6 +251,11 @@ class Tracker:
             except (TypeError, ValueError) as err:
                 raise TrackerInputError(str(err)) from None
             ids, mask = encoded.ids, encoded.mask
+        known = self.model.language_backbone.bert.config.vocab_size
+        if int(ids.max()) >= known:
+            raise TrackerInputError(f"the sentence uses token id {int(ids.max())} but this model's text encoder "
+                                    f"knows only {known} tokens: the checkpoint does not fit the bert-base-uncased "
+                                    f"vocabulary")
         return self.model.encode_text(ids.to(self.device), mask.to(self.device))
 
     @property

@@ -1,0 +1,192 @@
+"""Track the target a sentence describes through a video, from the command line.
+
+    python -m kit.track VIDEO --text "the zebra on the left" [--box x,y,w,h] [--weights CKPT]
+                        [--out out.mp4] [--boxes out.txt] [--device cpu|cuda] [--precision fp32|bf16]
+
+`--text` and `--box` may be repeated to follow several targets (the i-th box goes with the i-th sentence).
+`--boxes` may be repeated; the format follows the extension: .txt (LaSOT-style x,y,w,h), .csv, .json.
+Exit status: 0 done; 2 bad input (nothing tracked); 1 the run stopped part-way (the boxes of the frames
+tracked so far are written). Every error is one line on stderr.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+import warnings
+from pathlib import Path
+
+EXIT_OK, EXIT_STOPPED, EXIT_BAD_INPUT = 0, 1, 2
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m kit.track", description=__doc__.split("\n\n")[0])
+    p.add_argument("video", type=Path)
+    p.add_argument("--text", action="append", default=[], help="the sentence describing a target (repeatable)")
+    p.add_argument("--box", action="append", default=[], type=_parse_box,
+                   help="x,y,w,h of the target on the first frame (repeatable, paired with --text)")
+    p.add_argument("--weights", help="official .pth.tar, a folder/.safetensors of ours, or hf://owner/repo")
+    p.add_argument("--out", type=Path, help="annotated video (H.264 .mp4)")
+    p.add_argument("--boxes", action="append", default=[], type=Path, help="box file: .txt, .csv or .json")
+    p.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
+    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"])
+    p.add_argument("--reground-below", type=float, help="re-ground when the score stays below this")
+    p.add_argument("--absent-below", type=float, help="report the target absent below this score")
+    p.add_argument("--max-frames", type=int, help="stop after this many frames")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    return p.parse_args(argv)
+
+
+def _parse_box(text: str) -> tuple[float, ...]:
+    try:
+        values = tuple(float(v) for v in text.replace(" ", "").split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a box is x,y,w,h (four numbers); got {text!r}") from None
+    if len(values) != 4:
+        raise argparse.ArgumentTypeError(f"a box is x,y,w,h (four numbers); got {text!r}")
+    return values
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    try:
+        return run(args)
+    except InputError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except Exception as err:  # a bug, not bad input: still one line, the traceback only on request
+        if os.environ.get("JOINTNLT_DEBUG"):
+            raise
+        print(f"error: unexpected {type(err).__name__}: {err} (set JOINTNLT_DEBUG=1 for the traceback)",
+              file=sys.stderr)
+        return EXIT_STOPPED
+
+
+class InputError(Exception):
+    """Bad input found before any frame was tracked."""
+
+
+def run(args) -> int:
+    from kit.checkpoint import CheckpointError
+    from kit.tracking.tracker import Prompt, TrackerInputError
+    from kit.tracking.video import VideoError, open_video
+
+    prompts = _prompts(args)
+    try:
+        video = open_video(args.video)
+        tracker = _tracker(args)
+        frames = iter(video)
+        _, first = next(frames)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            state, results = tracker.init(first, [Prompt(text=t, box=b) for t, b in prompts])
+        for w in caught:
+            print(f"warning: {w.message}", file=sys.stderr)
+    except StopIteration:
+        raise InputError(f"{args.video} has no frames") from None
+    except (VideoError, CheckpointError, TrackerInputError, ValueError, TypeError, FileNotFoundError) as err:
+        raise InputError(str(err)) from None
+    return _track_video(args, video, frames, first, tracker, state, results, [t for t, _ in prompts])
+
+
+def _prompts(args) -> list[tuple[str | None, tuple | None]]:
+    if len(args.box) > max(len(args.text), 1):
+        raise InputError(f"{len(args.box)} boxes but {len(args.text)} sentences: give one --text per --box")
+    texts = args.text or [None]
+    boxes = args.box + [None] * (len(texts) - len(args.box))
+    for text, box in zip(texts, boxes):
+        if box is None and (text is None or not text.strip()):
+            raise InputError("the sentence is empty: describe the target in words, e.g. --text 'the red car on "
+                             "the left' (or give --box)")
+    return list(zip(texts, boxes))
+
+
+def _tracker(args):
+    from kit.checkpoint import load_model
+    from kit.runtime import precast_weights, resolve_device
+    from kit.tracking.tracker import Tracker, TrackerConfig
+
+    if not args.weights:
+        raise InputError("no model weights: pass --weights (the official JointNLT_ep0300.pth.tar, a folder "
+                         "written by save_pretrained, or hf://owner/repo)")
+    device = resolve_device(args.device)
+    model = precast_weights(load_model(args.weights, device=device), args.precision)
+    config = TrackerConfig(reground_below=args.reground_below, absent_below=args.absent_below)
+    return Tracker(model, config, device=device, precision=args.precision)
+
+
+def _track_video(args, video, frames, first, tracker, state, results, texts) -> int:
+    """The frame loop; box files are (re)written at the end whatever happens, so partial results are kept."""
+    from tqdm import tqdm
+
+    from kit.tracking.video import VideoError, VideoWriter
+
+    rows = [[_row(0, r)] for r in results]  # per target, one FrameBox per frame
+    writer = VideoWriter(args.out, video.fps, video.width, video.height) if args.out else None
+    total = min(filter(None, [video.num_frames, args.max_frames]), default=None)
+    bar = tqdm(total=total, unit="frame", disable=args.quiet, desc="tracking")
+    status, started = EXIT_OK, time.perf_counter()
+    try:
+        _write_frame(writer, first, results, texts)
+        bar.update(1)
+        for index, frame in frames:
+            if args.max_frames and index >= args.max_frames:
+                break
+            state, results = tracker.step(state, frame)
+            for k, r in enumerate(results):
+                rows[k].append(_row(index, r))
+            _write_frame(writer, frame, results, texts)
+            bar.update(1)
+    except VideoError as err:
+        print(f"error: {err}; kept the boxes of the {len(rows[0])} frames tracked", file=sys.stderr)
+        status = EXIT_STOPPED
+    except KeyboardInterrupt:
+        print(f"error: interrupted; kept the boxes of the {len(rows[0])} frames tracked", file=sys.stderr)
+        status = EXIT_STOPPED
+    finally:
+        bar.close()
+        if writer is not None:
+            writer.close()
+        _write_box_files(args, video, texts, rows)
+    seconds = time.perf_counter() - started
+    if not args.quiet:
+        print(f"{len(rows[0])} frames in {seconds:.1f} s ({len(rows[0]) / max(seconds, 1e-9):.1f} frames/s)",
+              file=sys.stderr)
+    return status
+
+
+def _row(index, result):
+    from kit.tracking.video import FrameBox
+
+    return FrameBox(index, tuple(float(v) for v in result.box) if result.present else None, result.score,
+                    result.present)
+
+
+def _write_frame(writer, frame, results, texts):
+    from kit.tracking.video import draw_results
+
+    if writer is not None:
+        writer.write(draw_results(frame, [(r.box if r.present else None, t or "", r.score)
+                                          for r, t in zip(results, texts)]))
+
+
+def _write_box_files(args, video, texts, rows):
+    from kit.tracking.video import write_boxes_csv, write_boxes_json, write_boxes_txt
+
+    for path in args.boxes:
+        for k, target_rows in enumerate(rows):
+            out = path if len(rows) == 1 else path.with_name(f"{path.stem}_{k}{path.suffix}")
+            suffix = out.suffix.lower()
+            if suffix == ".csv":
+                write_boxes_csv(out, target_rows)
+            elif suffix == ".json":
+                meta = dict(video=str(args.video), text=texts[k], fps=video.fps, width=video.width,
+                            height=video.height)
+                write_boxes_json(out, meta, target_rows)
+            else:
+                write_boxes_txt(out, [r.box for r in target_rows])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,534 @@
+"""Reading videos frame by frame with bounded memory, writing browser-playable H.264, drawing results, and
+exporting boxes.
+
+Reading: `open_video` streams RGB frames with decord, one at a time (memory does not grow with the video's
+length, but for decord's index of a few bytes per frame). PyAV reads what decord cannot (decord not
+installed, MPEG-TS, truncated MP4s whose index is at the front); both use ffmpeg and both turn phone videos
+upright from their rotation metadata. Every problem is
+a `VideoError` whose message is one line naming the file. Writing: `VideoWriter` (H.264, yuv420p,
+faststart MP4). Drawing: `draw_result(s)`. Boxes: `write_boxes_txt/csv/json` and their readers.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+DEFAULT_FPS = 30.0  # when a video does not say its frame rate
+WRITABLE_SUFFIXES = (".mp4", ".m4v", ".mov")
+H264_ENCODERS = ("libx264", "libopenh264", "h264")  # first one this PyAV build can encode with
+
+
+class VideoError(Exception):
+    """A video that cannot be opened, read or written. `str()` is one line: the path, then the problem.
+
+    `frame` is the index at which decoding stopped when a video fails part-way (frames before it were
+    yielded, so results computed on them can be kept), else None.
+    """
+
+    def __init__(self, path, problem: str, frame: int | None = None):
+        self.path, self.problem, self.frame = str(path), " ".join(problem.split()), frame
+        super().__init__(f"{self.path} {self.problem}")
+
+
+# --- reading ---------------------------------------------------------------------------------------------
+
+def _decord():
+    """decord, with its bundled ffmpeg silenced (its messages repeat the errors we raise), or None when it is
+    not installed (it has no wheels for ARM machines)."""
+    try:
+        import decord
+    except ImportError:
+        return None
+    decord.logging.set_level(decord.logging.QUIET)  # decord's own ffmpeg copy only, not PyAV's
+    return decord
+
+
+def _reason(exc: BaseException) -> str:
+    """An exception's first line without the source locations and assertion text of decord's messages
+    ('[12:00:00] /path/file.cc:123: Check failed: ... (-1 vs. 0) ') or PyAV's '[Errno 123] ' and
+    ": 'file or function name'"."""
+    lines = str(exc).strip().splitlines() or [type(exc).__name__]
+    reason = re.sub(r"^(\[[\d:]+\] \S+:\d+: )+|^\[Errno -?\d+\] ", "", lines[0])
+    reason = re.sub(r"^Check failed: .*? \(-?\d+ vs\. -?\d+\) ", "", reason)
+    return re.sub(r": '[^']*'$", "", reason).strip() or type(exc).__name__
+
+
+def _decord_rgb(nd) -> np.ndarray:
+    """A decord frame as a contiguous (H, W, 3) uint8 array.
+
+    decord 0.6.0 returns (H, W, 4) for some widths (24, 48, 72: found by sweeping even widths 18-398):
+    the array is the padded rows of the RGB image (4W bytes, the first 3W of which are the pixels).
+    """
+    arr = nd.asnumpy() if hasattr(nd, "asnumpy") else np.asarray(nd)  # any decord bridge
+    h, w, c = arr.shape
+    if c != 3:
+        arr = arr.reshape(h, w * c)[:, : w * 3].reshape(h, w, 3)
+    return np.ascontiguousarray(arr, dtype=np.uint8)
+
+
+def _pyav_frames(path: Path) -> Iterator[np.ndarray]:
+    """Decode with PyAV, turned upright like decord does (rotation metadata, counter-clockwise degrees).
+
+    A truncated file ends in a packet flagged corrupt (cut short): decoding stops there, the decoder's
+    delayed frames are still yielded, then it raises. (Decoding errors would be swallowed by frame
+    threading, so packets are checked here rather than left to the decoder.)
+    """
+    import av
+
+    def upright(frame) -> np.ndarray:
+        rgb = frame.to_ndarray(format="rgb24")
+        quarter_turns = round(frame.rotation / 90) % 4
+        return np.ascontiguousarray(np.rot90(rgb, quarter_turns)) if quarter_turns else rgb
+
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        failure = None
+        try:
+            for packet in container.demux(stream):
+                if packet.is_corrupt:
+                    failure = "a packet is cut short"
+                    break
+                for frame in packet.decode():  # the last, empty packet flushes the decoder
+                    yield upright(frame)
+        except av.FFmpegError as exc:
+            failure = _reason(exc)
+        if failure:
+            for frame in stream.decode(None):
+                yield upright(frame)
+            raise EOFError(failure)
+
+
+def _probe(path: Path) -> tuple[float | None, int | None]:
+    """Check that `path` holds a video, with PyAV (headers only). Returns (fps, frame count), None if unknown."""
+    import av
+
+    try:
+        container = av.open(str(path))
+    except (av.FFmpegError, OSError, ValueError) as exc:
+        raise VideoError(path, f"is not a readable video ({_reason(exc)}); is it a complete video file?")
+    with container:
+        fmt = container.format.name
+        if fmt.endswith("_pipe") or fmt == "image2":  # ffmpeg's still-image demuxers: png_pipe, jpeg_pipe...
+            raise VideoError(path, f"is an image ({fmt.removesuffix('_pipe').upper()}), not a video")
+        if not container.streams.video:
+            others = sorted({s.type for s in container.streams})
+            raise VideoError(path, "has no video stream" + (f" (only {', '.join(others)})" if others else ""))
+        stream = container.streams.video[0]
+        rate = stream.average_rate or stream.guessed_rate
+        fps = float(rate) if rate and math.isfinite(float(rate)) and float(rate) > 0 else None
+        frames = stream.frames or None
+        if frames is None and container.duration and fps:  # duration in AV_TIME_BASE (microseconds)
+            frames = round(container.duration / 1e6 * fps)
+    return fps, frames
+
+
+class VideoSource:
+    """A video opened by `open_video`. Iterate it for `(index, frame)`: frame is RGB uint8 (H, W, 3),
+    contiguous, one at a time; iterating again starts from the first frame.
+
+    `width`, `height` are the size of the yielded frames, after the optional `max_side` downscale;
+    `scale` = yielded / original size, so a box found on these frames is `box / scale` in the original.
+    `num_frames` is the count the container reports (exact for decord; an estimate, or None, for some
+    files read by PyAV). `backend` is "decord" or "pyav".
+
+    Decoding that fails part-way raises `VideoError` with `.frame` = the first frame that could not be
+    read, after yielding every frame before it (with corrupt rather than missing data, the last of them
+    may show the decoder's concealment of the damage). A decoder that reaches the end early (a truncated
+    MKV or AVI: the demuxer sees fewer frames) just stops.
+    """
+
+    def __init__(self, path: Path, backend: str, fps: float, num_frames: int | None,
+                 original_size: tuple[int, int], max_side: int | None):
+        self.path, self.backend, self.fps, self.num_frames = path, backend, fps, num_frames
+        self.original_size = original_size  # (width, height) as decoded, upright
+        w, h = original_size
+        self.scale = min(1.0, max_side / max(w, h)) if max_side else 1.0
+        self.width, self.height = max(1, round(w * self.scale)), max(1, round(h * self.scale))
+
+    def __repr__(self) -> str:
+        return (f"VideoSource({str(self.path)!r}, {self.width}x{self.height}, fps={self.fps:g}, "
+                f"num_frames={self.num_frames}, scale={self.scale:g}, backend={self.backend!r})")
+
+    def _resize(self, frame: np.ndarray) -> np.ndarray:
+        if self.scale == 1.0:
+            return frame
+        return cv2.resize(frame, (self.width, self.height), interpolation=cv2.INTER_AREA)
+
+    def _raw_frames(self) -> Iterator[np.ndarray]:
+        if self.backend == "pyav":
+            yield from _pyav_frames(self.path)
+            return
+        reader = _decord().VideoReader(str(self.path))
+        try:
+            for _ in range(len(reader)):
+                yield _decord_rgb(reader.next())
+        except StopIteration:
+            return
+        finally:
+            del reader
+
+    def __iter__(self) -> Iterator[tuple[int, np.ndarray]]:
+        index, frames = 0, self._raw_frames()
+        while True:
+            try:
+                frame = next(frames)
+            except StopIteration:
+                return
+            except Exception as exc:  # decoders raise DECORDError, av errors, ...
+                total = f" of {self.num_frames}" if self.num_frames else ""
+                raise VideoError(self.path, f"stopped decoding at frame {index}{total} ({_reason(exc)}): "
+                                 "the file is truncated or corrupt", frame=index) from exc
+            yield index, self._resize(frame)
+            index += 1
+
+    def read(self, index: int) -> np.ndarray:
+        """One frame (random access with decord; PyAV decodes up to it)."""
+        if index < 0:
+            raise ValueError(f"frame index must be >= 0, got {index}")
+        if self.backend == "decord" and index < self.num_frames:
+            reader = _decord().VideoReader(str(self.path))
+            try:
+                return self._resize(_decord_rgb(reader[index]))
+            except Exception as exc:  # DECORDError and others
+                raise VideoError(self.path, f"cannot read frame {index} ({_reason(exc)})", frame=index) from exc
+        elif self.backend == "pyav":
+            for i, frame in self:
+                if i == index:
+                    return frame
+        raise VideoError(self.path, f"has no frame {index} (it has {self.num_frames} frames)")
+
+
+def _check_file(path: Path) -> None:
+    if not path.exists():
+        raise VideoError(path, "does not exist")
+    if path.is_dir():
+        raise VideoError(path, "is a directory, not a video file")
+    if path.stat().st_size == 0:
+        raise VideoError(path, "is empty (0 bytes)")
+
+
+def open_video(path: str | os.PathLike, max_side: int | None = None, backend: str | None = None) -> VideoSource:
+    """Open a video for streaming; `max_side` downscales frames (aspect kept, cv2.INTER_AREA) so that
+    neither side exceeds it. Raises `VideoError` for a missing, empty, image, non-video or frameless file.
+
+    `backend`: None = decord, or PyAV where decord is missing or cannot read the file; "pyav" forces PyAV.
+    """
+    path = Path(path)
+    if max_side is not None and max_side < 1:
+        raise ValueError(f"max_side must be a positive number of pixels, got {max_side}")
+    if backend not in (None, "pyav"):
+        raise ValueError(f"backend must be None (decord, else PyAV) or 'pyav', got {backend!r}")
+    _check_file(path)
+    fps, frames = _probe(path)  # PyAV: gives the clear messages (image, no video stream, not a video)
+    decord = _decord() if backend is None else None
+    if decord is not None:
+        try:
+            reader = decord.VideoReader(str(path))
+            first, count, rate = _decord_rgb(reader.next()), len(reader), reader.get_avg_fps()
+            del reader
+            h, w = first.shape[:2]
+            fps = rate if math.isfinite(rate) and rate > 0 else fps
+            return VideoSource(path, "decord", fps or DEFAULT_FPS, count, (w, h), max_side)
+        except Exception:  # decord refuses some files PyAV reads: PyAV decides below
+            pass
+    try:
+        first = next(_pyav_frames(path))
+    except StopIteration:
+        raise VideoError(path, "has a video stream but no frames") from None
+    except Exception as exc:  # av errors and others
+        raise VideoError(path, f"cannot be decoded ({_reason(exc)})") from exc
+    h, w = first.shape[:2]
+    return VideoSource(path, "pyav", fps or DEFAULT_FPS, frames, (w, h), max_side)
+
+
+def read_frame(path: str | os.PathLike, index: int = 0, max_side: int | None = None,
+               backend: str | None = None) -> np.ndarray:
+    """One RGB frame of a video (e.g. the first, for a preview), checked like `open_video`."""
+    return open_video(path, max_side, backend).read(index)
+
+
+# --- writing ---------------------------------------------------------------------------------------------
+
+def _h264_encoder(path: Path) -> str:
+    import av
+
+    for name in H264_ENCODERS:
+        try:
+            av.codec.Codec(name, "w")
+            return name
+        except Exception:  # UnknownCodecError or ValueError, by PyAV version
+            continue
+    raise VideoError(path, f"cannot be written: this PyAV build has no H.264 encoder (tried "
+                     f"{', '.join(H264_ENCODERS)})")
+
+
+class VideoWriter:
+    """Write RGB uint8 frames to a browser-playable MP4: H.264, yuv420p, `+faststart` (index first, so a
+    browser plays while loading). Use as a context manager; leaving the block, even by an exception, closes
+    the file so that what was written plays.
+
+    yuv420p needs even sizes: an odd width or height is padded by one pixel, repeating the last column/row,
+    so box coordinates are unchanged (`encoded_size` is what the file holds).
+    """
+
+    def __init__(self, path: str | os.PathLike, fps: float, width: int, height: int,
+                 crf: int = 23, preset: str = "veryfast"):
+        import av
+
+        self.path = Path(path)
+        if self.path.suffix.lower() not in WRITABLE_SUFFIXES:
+            raise VideoError(self.path, f"cannot be written: use a {'/'.join(WRITABLE_SUFFIXES)} file name "
+                             "(H.264 in MP4 is what browsers play)")
+        if not (fps > 0 and math.isfinite(fps)) or width < 1 or height < 1:
+            raise ValueError(f"need fps > 0 and a positive size, got fps={fps}, size={width}x{height}")
+        self.width, self.height, self.fps = int(width), int(height), float(fps)
+        self.encoded_size = (self.width + self.width % 2, self.height + self.height % 2)
+        self.frames_written = 0
+        codec = _h264_encoder(self.path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._container = av.open(str(self.path), "w", options={"movflags": "+faststart"})
+        except (av.FFmpegError, OSError) as exc:
+            raise VideoError(self.path, f"cannot be written ({_reason(exc)})") from exc
+        self._rate = Fraction(self.fps).limit_denominator(1001)  # 29.97 -> 2997/100, 30000/1001 stays
+        self._stream = self._container.add_stream(codec, rate=self._rate)
+        self._stream.width, self._stream.height = self.encoded_size
+        self._stream.pix_fmt = "yuv420p"
+        if codec == "libx264":
+            self._stream.options = {"crf": str(crf), "preset": preset}
+
+    def write(self, frame_rgb: np.ndarray) -> None:
+        import av
+
+        if self._container is None:
+            raise ValueError(f"{self.path}: the writer is closed")
+        frame_rgb = np.asarray(frame_rgb)
+        if frame_rgb.shape != (self.height, self.width, 3) or frame_rgb.dtype != np.uint8:
+            raise ValueError(f"{self.path}: expected an RGB uint8 frame of shape {(self.height, self.width, 3)}, "
+                             f"got {frame_rgb.dtype} {frame_rgb.shape}")
+        pad_w, pad_h = self.encoded_size[0] - self.width, self.encoded_size[1] - self.height
+        if pad_w or pad_h:
+            frame_rgb = np.pad(frame_rgb, ((0, pad_h), (0, pad_w), (0, 0)), mode="edge")
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame_rgb), format="rgb24")
+        frame.pts = self.frames_written
+        frame.time_base = 1 / self._rate
+        self._container.mux(self._stream.encode(frame))
+        self.frames_written += 1
+
+    def close(self) -> None:
+        if self._container is None:
+            return
+        try:
+            self._container.mux(self._stream.encode(None))  # flush the encoder's delayed frames
+        finally:
+            self._container.close()
+            self._container = None
+
+    def __enter__(self) -> VideoWriter:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+
+# --- drawing ---------------------------------------------------------------------------------------------
+
+# RGB, distinct on most footage; target i gets PALETTE[i % len(PALETTE)].
+PALETTE = ((255, 56, 56), (56, 200, 255), (72, 230, 72), (255, 190, 0), (200, 90, 255), (255, 110, 200),
+           (0, 230, 190), (255, 140, 40))
+_FONT = cv2.FONT_HERSHEY_SIMPLEX
+
+
+def _wrap(text: str, max_width: int, scale: float, thickness: int, max_lines: int) -> list[str]:
+    """Greedy word wrap to `max_width` pixels; the last line ends with '...' when text is left over."""
+    def fits(line: str) -> bool:
+        return cv2.getTextSize(line, _FONT, scale, thickness)[0][0] <= max_width
+
+    lines, words = [], text.split()
+    while words and len(lines) < max_lines:
+        line = words.pop(0)
+        while words and fits(f"{line} {words[0]}"):
+            line = f"{line} {words.pop(0)}"
+        lines.append(line)
+    if words or (lines and not fits(lines[-1])):
+        last = lines[-1]
+        while last and not fits(last + "..."):
+            last = last[:-1]
+        lines[-1] = last.rstrip() + "..."
+    return lines or [""]
+
+
+def _box_corners(box, w: int, h: int) -> tuple[int, int, int, int] | None:
+    """Integer first and last pixel of an x,y,w,h box (it covers x .. x+w-1), limited to a frame-sized
+    margin (cv2 clips the rest), or None for a missing or non-finite box."""
+    if box is None or not all(math.isfinite(v) for v in box):
+        return None
+    x, y, bw, bh = (float(v) for v in box)
+    x0, x1 = np.clip([x, x + max(bw - 1, 0)], -w, 2 * w).round().astype(int)
+    y0, y1 = np.clip([y, y + max(bh - 1, 0)], -h, 2 * h).round().astype(int)
+    return int(x0), int(y0), int(x1), int(y1)
+
+
+def draw_results(frame: np.ndarray, items: Sequence[tuple[Sequence[float] | None, str, float | None]],
+                 colors: Sequence[tuple[int, int, int]] | None = None) -> np.ndarray:
+    """A copy of `frame` (RGB uint8) with one (box_xywh or None, sentence, score or None) per target: the
+    box in the target's colour with its score, and the sentences at the top on a dark band, one per target
+    (at most two lines each), marked "(absent)" when the box is None."""
+    frame = np.asarray(frame)
+    if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
+        raise ValueError(f"expected an RGB uint8 frame (H, W, 3), got {frame.dtype} {frame.shape}")
+    out = frame.copy()
+    h, w = out.shape[:2]
+    palette = list(colors) if colors else PALETTE
+    colors = [palette[i % len(palette)] for i in range(len(items))]
+    scale = max(0.35, min(h, w) / 900)
+    thick = max(1, round(min(h, w) / 360))
+    (_, above), below = cv2.getTextSize("Ag", _FONT, scale, thick)  # pixels above and below the baseline
+    line_h = above + below + max(2, above // 3)
+    pad = max(2, line_h // 4)
+    swatch = line_h // 2 if len(items) > 1 else 0
+
+    # Sentences on a band darkened to 40 % at the top.
+    lines = []
+    for (box, label, _), color in zip(items, colors):
+        text = label + (" (absent)" if _box_corners(box, w, h) is None else "")
+        lines += [(line, color, i == 0) for i, line in
+                  enumerate(_wrap(text, w - 2 * pad - 2 * swatch, scale, thick, max_lines=2))]
+    band_h = min(h, pad + len(lines) * line_h) if lines else 0
+    out[:band_h] = (out[:band_h].astype(np.uint16) * 2 // 5).astype(np.uint8)
+    for i, (line, color, first) in enumerate(lines):
+        base_y = pad + i * line_h + above
+        if swatch and first:
+            cv2.rectangle(out, (pad, base_y - swatch), (pad + swatch, base_y), color, -1)
+        cv2.putText(out, line, (pad + 2 * swatch, base_y), _FONT, scale, (255, 255, 255), thick, cv2.LINE_AA)
+
+    # Boxes, then their scores on a tag of the box colour just above (or inside, at the top).
+    for (box, _, score), color in zip(items, colors):
+        corners = _box_corners(box, w, h)
+        if corners is None:
+            continue
+        x0, y0, x1, y1 = corners
+        cv2.rectangle(out, (x0, y0), (x1, y1), color, thick + 1)
+        if score is not None and math.isfinite(score):
+            text = f"{score:.2f}"
+            (tw, th), _ = cv2.getTextSize(text, _FONT, scale, thick)
+            tx = min(max(x0, 0), max(0, w - tw - 2 * pad))
+            ty = y0 - th - 2 * pad if y0 - th - 2 * pad >= band_h else max(y0, band_h)
+            ty = min(max(ty, 0), max(0, h - th - 2 * pad))
+            cv2.rectangle(out, (tx, ty), (tx + tw + 2 * pad, ty + th + 2 * pad), color, -1)
+            cv2.putText(out, text, (tx + pad, ty + th + pad), _FONT, scale, (0, 0, 0), thick, cv2.LINE_AA)
+    return out
+
+
+def draw_result(frame: np.ndarray, box_xywh: Sequence[float] | None, label: str, score: float | None = None,
+                color: tuple[int, int, int] = PALETTE[0]) -> np.ndarray:
+    """A copy of `frame` with one target drawn (see `draw_results`); box None means the target is absent."""
+    return draw_results(frame, [(box_xywh, label, score)], colors=[color])
+
+
+# --- box files -------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class FrameBox:
+    """One frame's result: box x,y,w,h in frame pixels (None if there is none), confidence, target present."""
+
+    frame: int
+    box: tuple[float, float, float, float] | None
+    score: float | None
+    present: bool
+
+
+def _num(value: float, decimals: int = 2) -> str:
+    """Rounded, without trailing zeros: 12.0 -> '12' (LaSOT's integer GT), 12.345 -> '12.35'."""
+    text = f"{float(value):.{decimals}f}"
+    text = text.rstrip("0").rstrip(".") if "." in text else text
+    return "0" if text == "-0" else text
+
+
+def _write_atomic(path: str | os.PathLike, text: str) -> None:
+    """Write to `<path>.tmp`, then rename: an interrupted run leaves the previous complete file, never half
+    of one. Callers rewrite the whole file with the results so far (every few seconds, not every frame)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8", newline="\n") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def write_boxes_txt(path: str | os.PathLike, boxes: Iterable[FrameBox | Sequence[float] | None]) -> None:
+    """LaSOT/TNL2K-style results: one `x,y,w,h` line per frame, values rounded to 2 decimals (integers stay
+    integers). The format has no "absent": a frame without a box (None, or a FrameBox not present) is
+    written `0,0,0,0`, which the toolkit (`kit.evaluation.metrics`) scores as the previous frame's box."""
+    lines = []
+    for item in boxes:
+        if isinstance(item, FrameBox):
+            item = item.box if item.present else None
+        lines.append("0,0,0,0" if item is None else ",".join(_num(v) for v in item))
+    _write_atomic(path, "".join(line + "\n" for line in lines))
+
+
+def read_boxes_txt(path: str | os.PathLike) -> np.ndarray:
+    """An (N, 4) float64 array of x,y,w,h from a results or ground-truth text file (comma, tab or space
+    separated; NaN kept; absent frames are the zeros they were written as)."""
+    rows = []
+    for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        values = re.split(r"[,\s]+", line.strip())
+        if len(values) != 4:
+            raise ValueError(f"{path}:{number}: expected 4 values x,y,w,h, got {line.strip()!r}")
+        rows.append([float(v) for v in values])
+    return np.array(rows, dtype=np.float64).reshape(-1, 4)
+
+
+CSV_HEADER = ("frame", "x", "y", "w", "h", "score", "present")
+
+
+def write_boxes_csv(path: str | os.PathLike, rows: Iterable[FrameBox]) -> None:
+    """`frame,x,y,w,h,score,present` per frame; an empty x,y,w,h (no box) or score (none); present is 1/0."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(CSV_HEADER)
+    for row in rows:
+        box = [_num(v) for v in row.box] if row.box is not None else [""] * 4
+        score = _num(row.score, 4) if row.score is not None else ""
+        writer.writerow([row.frame, *box, score, int(row.present)])
+    _write_atomic(path, buffer.getvalue())
+
+
+def read_boxes_csv(path: str | os.PathLike) -> list[FrameBox]:
+    with open(path, newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        if tuple(reader.fieldnames or ()) != CSV_HEADER:
+            raise ValueError(f"{path}: expected the header {','.join(CSV_HEADER)}, got {reader.fieldnames}")
+        return [FrameBox(frame=int(r["frame"]),
+                         box=tuple(float(r[k]) for k in "xywh") if r["x"] else None,
+                         score=float(r["score"]) if r["score"] else None,
+                         present=r["present"] == "1") for r in reader]
+
+
+def write_boxes_json(path: str | os.PathLike, meta: dict, rows: Iterable[FrameBox]) -> None:
+    """`{**meta, "frames": [{"frame", "box": [x,y,w,h] or null, "score", "present"}, ...]}`, one frame per
+    line. `meta` is e.g. {"video": ..., "text": ..., "fps": ..., "width": ..., "height": ...}."""
+    if "frames" in meta:
+        raise ValueError("meta must not have a 'frames' key: it is filled from rows")
+    frames = [json.dumps({"frame": r.frame,
+                          "box": None if r.box is None else [round(float(v), 2) for v in r.box],
+                          "score": None if r.score is None else round(float(r.score), 4),
+                          "present": bool(r.present)}) for r in rows]
+    head = "".join(f"  {json.dumps(k)}: {json.dumps(v)},\n" for k, v in meta.items())
+    body = ",\n".join(f"    {f}" for f in frames)
+    _write_atomic(path, "{\n" + head + '  "frames": [\n' + body + ("\n" if frames else "") + "  ]\n}\n")

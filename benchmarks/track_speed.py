@@ -123,7 +123,7 @@ def render(args, speed, memory) -> str:
     lines = [f"# End-to-end tracking speed: `{args.preset}` on CPU", "",
              f"- machine: {cpu}, {psutil.cpu_count()} cores (torch uses {torch.get_num_threads()} threads); "
              f"torch {torch.__version__}",
-             f"- video: generated 1280x720, 30 fps; NL+BB start; decode (decord) + track + draw + H.264 encode",
+             "- video: generated 1280x720, 30 fps; NL+BB start; decode (decord) + track + draw + H.264 encode",
              f"- command: `python benchmarks/track_speed.py {' '.join(sys.argv[1:])}`", "",
              "| precision | frames | seconds | frames/s | s/frame | official model step alone (s) |",
              "|---|---|---|---|---|---|"]

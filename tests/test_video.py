@@ -69,7 +69,7 @@ def assert_square(frame, i):
 def test_streams_every_frame_as_contiguous_rgb(tmp_path):
     src = open_video(make_video(tmp_path / "a.mp4", 64, 48, 20, fps=25))
     assert (src.width, src.height, src.num_frames, src.fps, src.scale) == (64, 48, 20, 25.0, 1.0)
-    assert src.backend == "decord"
+    assert src.backend == "pyav"   # the default: bounded memory (see the module docstring)
     indices = []
     for i, frame in src:
         assert frame.shape == (48, 64, 3) and frame.dtype == np.uint8 and frame.flags.c_contiguous
@@ -82,7 +82,7 @@ def test_streams_every_frame_as_contiguous_rgb(tmp_path):
 def test_portrait_width_48_works_around_decord_stride_bug(tmp_path):
     # decord 0.6.0 returns (H, W, 4) padded rows for widths 24, 48 and 72; we return the real pixels.
     path = make_video(tmp_path / "p.mp4", 48, 80, 12)
-    ours = [f for _, f in open_video(path)]
+    ours = [f for _, f in open_video(path, backend="decord")]
     reference = [f for _, f in open_video(path, backend="pyav")]
     assert len(ours) == 12 and ours[0].shape == (80, 48, 3)
     assert all(np.array_equal(a, b) for a, b in zip(ours, reference))
@@ -93,7 +93,7 @@ def test_portrait_width_48_works_around_decord_stride_bug(tmp_path):
 @pytest.mark.parametrize("rotation", [90, -90, 180])
 def test_rotation_metadata_is_applied_the_same_by_both_backends(tmp_path, rotation):
     path = make_video(tmp_path / "r.mp4", 64, 48, 3, rotation=rotation)
-    src, via_pyav = open_video(path), open_video(path, backend="pyav")
+    src, via_pyav = open_video(path, backend="decord"), open_video(path, backend="pyav")
     upright = (48, 64) if rotation in (90, -90) else (64, 48)
     assert (src.width, src.height) == (via_pyav.width, via_pyav.height) == upright
     for (_, a), (_, b) in zip(src, via_pyav):
@@ -225,7 +225,7 @@ def test_corrupt_tail_fails_mid_stream_with_decord(tmp_path, capfd):
     data[len(data) // 2:] = bytes(len(data) - len(data) // 2)  # same size, second half zeroed
     bad = tmp_path / "bad.mp4"
     bad.write_bytes(bytes(data))
-    src = open_video(bad)
+    src = open_video(bad, backend="decord")
     assert src.backend == "decord" and src.num_frames == 20
     complete = [f for _, f in open_video(full)]
     got = []
@@ -233,7 +233,7 @@ def test_corrupt_tail_fails_mid_stream_with_decord(tmp_path, capfd):
                                          r"the file is truncated or corrupt$") as info:
         for _, frame in src:
             got.append(frame)
-    assert 0 < info.value.frame == len(got) < 20
+    assert 0 <= info.value.frame == len(got) < 20   # where decord's threaded decoder notices varies
     # The frame whose data the cut falls into decodes with concealed damage; the ones before it are exact.
     assert all(np.array_equal(a, b) for a, b in zip(got[:-1], complete))
     assert capfd.readouterr().err == ""
@@ -246,7 +246,7 @@ def test_truncated_mkv_stops_cleanly_with_the_frames_it_has(tmp_path):
     cut.write_bytes(data[: len(data) // 2])
     src = open_video(cut)
     frames = [f for _, f in src]
-    assert 5 <= len(frames) == src.num_frames < 20
+    assert 5 <= len(frames) < 20   # PyAV's frame count is the container's estimate; decoding just ends
 
 
 def test_memory_stays_flat_over_a_long_video(tmp_path):
@@ -295,7 +295,7 @@ def test_writer_makes_browser_playable_h264(tmp_path):
     codec, pix_fmt, fps, decoded = _describe(out)
     assert (codec, pix_fmt, fps, len(decoded)) == ("h264", "yuv420p", 25.0, 15)
     src = open_video(out)
-    assert (src.backend, src.num_frames, src.width, src.height) == ("decord", 15, 64, 48)
+    assert (src.backend, src.num_frames, src.width, src.height) == ("pyav", 15, 64, 48)
     for i, frame in src:
         assert_square(frame, i)
     data = out.read_bytes()

@@ -5,6 +5,7 @@ A config is data: it can be printed, compared, written to JSON next to a checkpo
 from __future__ import annotations
 
 import dataclasses
+import typing
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -136,33 +137,25 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "ModelConfig":
-        return _from_dict(cls, d)
+        return dataclass_from_dict(cls, d)
 
 
-def _from_dict(cls, d: dict[str, Any]):
-    """Rebuild a (nested) dataclass from `asdict` output; unknown keys are an error."""
-    names = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = set(d) - set(names)
+def dataclass_from_dict(cls, d: dict[str, Any]):
+    """Rebuild a (nested) dataclass from `asdict` output; unknown keys are an error, lists become tuples."""
+    hints = typing.get_type_hints(cls)
+    unknown = set(d) - {f.name for f in dataclasses.fields(cls)}
     if unknown:
         raise ValueError(f"unknown {cls.__name__} keys: {sorted(unknown)}")
     kwargs = {}
     for key, value in d.items():
-        sub = _SUBCONFIGS.get((cls, key))
-        if sub is not None:
-            kwargs[key] = _from_dict(sub, value)
+        kind = hints[key]
+        if dataclasses.is_dataclass(kind):
+            kwargs[key] = dataclass_from_dict(kind, value)
         elif isinstance(value, list):
             kwargs[key] = tuple(value)
         else:
             kwargs[key] = value
     return cls(**kwargs)
-
-
-_SUBCONFIGS = {
-    (ModelConfig, "vision"): VisionConfig,
-    (ModelConfig, "language"): LanguageConfig,
-    (ModelConfig, "transformer"): TransformerConfig,
-    (ModelConfig, "architecture"): ArchitectureConfig,
-}
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -23,3 +23,21 @@ def golden_dir() -> Path:
     if os.environ.get("JOINTNLT_REQUIRE_GOLDEN") == "1":
         pytest.fail(f"{reason} (JOINTNLT_REQUIRE_GOLDEN=1)")
     pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def tiny_weights(tmp_path_factory):
+    """A small random model (our format) with the full bert-base-uncased vocabulary, so real sentences fit:
+    for tests of the tracker, the CLI and the evaluation runner that need a checkpoint on disk."""
+    import torch
+
+    from kit.checkpoint import save_pretrained
+    from kit.config import get_preset
+    from kit.model import build_model
+
+    cfg = get_preset("mini_test")
+    cfg.language.hf_config.update(vocab_size=30522, hidden_size=32, num_attention_heads=2, intermediate_size=64)
+    cfg.vision.depths = (1, 1, 1)
+    cfg.search_size, cfg.template_size = 160, 64
+    torch.manual_seed(0)
+    return save_pretrained(build_model(cfg), tmp_path_factory.mktemp("tiny"))

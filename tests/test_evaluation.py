@@ -12,8 +12,7 @@ import PIL.Image
 import pytest
 import torch
 
-from kit.checkpoint import load_model, save_pretrained
-from kit.config import get_preset
+from kit.checkpoint import load_model
 from kit.data import LaSOT, RefCOCOg
 from kit.data.lasot import LASOT_ATTRIBUTES
 from kit.data.tnl2k import TNL2K_ATTRIBUTES
@@ -24,7 +23,6 @@ from kit.evaluation.results import (ResultFileError, is_complete, read_result, r
                                     write_result)
 from kit.evaluation.runner import parse_shard, run_benchmark, select_sequences
 from kit.evaluation.scoring import load_ground_truth, score_trackers
-from kit.model import build_model
 from kit.text import SentenceEncoder
 
 W, H, N = 64, 48, 6
@@ -119,17 +117,6 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def tiny_weights(tmp_path_factory):
-    """A small random model with the full bert-base-uncased vocabulary, in our format."""
-    cfg = get_preset("mini_test")
-    cfg.language.hf_config.update(vocab_size=30522, hidden_size=32, num_attention_heads=2, intermediate_size=64)
-    cfg.vision.depths = (1, 1, 1)
-    cfg.search_size, cfg.template_size = 160, 64
-    torch.manual_seed(0)
-    return save_pretrained(build_model(cfg), tmp_path_factory.mktemp("tiny"))
 
 
 # --- result files ----------------------------------------------------------------------------------------

@@ -7,22 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from kit.checkpoint import save_pretrained
-from kit.config import get_preset
-from kit.model import build_model
 from kit.track import EXIT_BAD_INPUT, EXIT_OK, EXIT_STOPPED, main
 from kit.tracking.video import VideoWriter, read_boxes_csv, read_boxes_txt
-
-
-@pytest.fixture(scope="module")
-def tiny_weights(tmp_path_factory):
-    """A small random model with the full bert-base-uncased vocabulary, in our format."""
-    cfg = get_preset("mini_test")
-    cfg.language.hf_config.update(vocab_size=30522, hidden_size=32, num_attention_heads=2, intermediate_size=64)
-    cfg.vision.depths = (1, 1, 1)
-    cfg.search_size, cfg.template_size = 160, 64
-    torch.manual_seed(0)
-    return save_pretrained(build_model(cfg), tmp_path_factory.mktemp("tiny"))
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,8 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any
 
-from kit.config import BERT_BASE_UNCASED, VARIANTS, LanguageConfig, ModelConfig, TransformerConfig, VisionConfig
+from kit.config import (BERT_BASE_UNCASED, VARIANTS, LanguageConfig, ModelConfig, TransformerConfig, VisionConfig,
+                        dataclass_from_dict)
 
 
 @dataclass
@@ -155,25 +156,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
-        return _from_dict(cls, d)
-
-
-def _from_dict(cls, d: dict[str, Any]):
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = set(d) - names
-    if unknown:
-        raise ValueError(f"unknown {cls.__name__} keys: {sorted(unknown)}")
-    kwargs = {}
-    for key, value in d.items():
-        kind = hints[key]
-        if dataclasses.is_dataclass(kind):
-            kwargs[key] = _from_dict(kind, value)
-        elif isinstance(value, list):
-            kwargs[key] = tuple(value)
-        else:
-            kwargs[key] = value
-    return cls(**kwargs)
+        return dataclass_from_dict(cls, d)
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -15,8 +15,14 @@ PLACEHOLDER_TEXT = f"""
 **The browser demo is not built yet.** This page is a placeholder; the interactive demo
 (describe a target in words, ground it in a frame, then track it through a video) is a later issue.
 
-**What works today:** the model package `kit/` — the JointNLT model, loading of the official
-checkpoint, and parity tests against the official code's outputs.
+**What works today** (see the README): the model package `kit/` — the JointNLT model with official-checkpoint
+loading and parity tests, and tracking from the command line with a checkpoint you have:
+
+```bash
+python -m kit.track video.mp4 --text "the zebra on the left" --weights JointNLT_ep0300.pth.tar --out tracked.mp4
+```
+
+No model is bundled yet, so this page cannot track anything on its own.
 
 **Run the tests** from the repository root:
 

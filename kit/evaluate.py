@@ -23,7 +23,7 @@ import sys
 import time
 from pathlib import Path
 
-EXIT_OK, EXIT_STOPPED, EXIT_BAD_INPUT = 0, 1, 2
+from kit.cli import EXIT_BAD_INPUT, EXIT_OK, EXIT_STOPPED, report_unexpected
 TRACKING_BENCHMARKS = ("lasot", "tnl2k", "otb", "synthetic")
 TITLES = {"lasot": "LaSOT", "tnl2k": "TNL2K", "otb": "OTB99-lang", "synthetic": "Synthetic"}
 
@@ -120,12 +120,8 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted; finished sequences are kept and a new run resumes", file=sys.stderr)
         return EXIT_STOPPED
-    except Exception as err:  # a bug, not bad input: still one line, the traceback only on request
-        if os.environ.get("JOINTNLT_DEBUG"):
-            raise
-        print(f"error: unexpected {type(err).__name__}: {err} (set JOINTNLT_DEBUG=1 for the traceback)",
-              file=sys.stderr)
-        return EXIT_STOPPED
+    except Exception as err:
+        return report_unexpected(err)
 
 
 # --- run -------------------------------------------------------------------------------------------------

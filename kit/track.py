@@ -11,13 +11,12 @@ tracked so far are written). Every error is one line on stderr.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 import warnings
 from pathlib import Path
 
-EXIT_OK, EXIT_STOPPED, EXIT_BAD_INPUT = 0, 1, 2
+from kit.cli import EXIT_BAD_INPUT, EXIT_OK, EXIT_STOPPED, report_unexpected
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -55,12 +54,8 @@ def main(argv=None) -> int:
     except InputError as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except Exception as err:  # a bug, not bad input: still one line, the traceback only on request
-        if os.environ.get("JOINTNLT_DEBUG"):
-            raise
-        print(f"error: unexpected {type(err).__name__}: {err} (set JOINTNLT_DEBUG=1 for the traceback)",
-              file=sys.stderr)
-        return EXIT_STOPPED
+    except Exception as err:
+        return report_unexpected(err)
 
 
 class InputError(Exception):

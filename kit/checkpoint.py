@@ -11,6 +11,7 @@ import _compat_pickle
 import collections
 import copyreg
 import json
+import os
 import pickle
 import re
 import types
@@ -385,21 +386,71 @@ def _independent_tensors(state_dict: Mapping[str, torch.Tensor]) -> dict[str, to
     return out
 
 
-def save_pretrained(model: nn.Module, directory: str | Path) -> Path:
-    """Write `model.safetensors` and `config.json` (format, version, `model.config`) into `directory`."""
+# Encoders whose weights may be left out of a file because an installed package provides them, by the
+# model's module name -> the config field that must say "package".
+PACKAGE_MODULES = {"language_backbone": lambda cfg: cfg.language.pretrained,
+                   "visual_backbone": lambda cfg: cfg.vision.pretrained}
+
+
+def save_pretrained(model: nn.Module, directory: str | Path, *, exclude_package_weights: tuple[str, ...] = ()) -> Path:
+    """Write `model.safetensors` and `config.json` (format, version, `model.config`) into `directory`.
+
+    `exclude_package_weights=("language_backbone",)` leaves out an encoder that comes unchanged from an
+    installed package (e.g. a frozen MiniLM): the file gets smaller and `load_pretrained` reads that
+    encoder from the package again. Refused unless the config names the package as that encoder's source
+    and the model's weights still equal the package's (so nothing trained is silently dropped)."""
     from safetensors.torch import save_file
 
     directory = Path(directory).expanduser()
     if directory.exists() and not directory.is_dir():
         raise CheckpointError(f"{directory} is a file; save_pretrained needs a directory to write into.")
+    state = model.state_dict()
+    for name in exclude_package_weights:
+        _check_package_module(model, name)
+        state = {k: v for k, v in state.items() if not k.startswith(name + ".")}
     directory.mkdir(parents=True, exist_ok=True)
-    save_file(_independent_tensors(model.state_dict()), directory / WEIGHTS_NAME, metadata={"format": "pt"})
+    save_file(_independent_tensors(state), directory / WEIGHTS_NAME, metadata={"format": "pt"})
     config = {"format": FORMAT_NAME, "version": FORMAT_VERSION, "config": model.config.to_dict()}
+    if exclude_package_weights:
+        config["package_weights"] = list(exclude_package_weights)
     (directory / CONFIG_NAME).write_text(json.dumps(config, indent=2) + "\n")
     return directory
 
 
-def _read_config(path: Path) -> ModelConfig:
+def _check_package_module(model: nn.Module, name: str) -> None:
+    if name not in PACKAGE_MODULES:
+        raise CheckpointError(f"{name!r} cannot be left out; only {sorted(PACKAGE_MODULES)} come from packages.")
+    if PACKAGE_MODULES[name](model.config) != "package":
+        raise CheckpointError(f"{name} cannot be left out: the config does not load it from a package.")
+    fresh = _build_model(model.config)
+    _load_package_module(fresh, name)
+    theirs = getattr(fresh, name).state_dict()
+    for key, value in getattr(model, name).state_dict().items():
+        if not torch.equal(value.detach().cpu(), theirs[key]):
+            raise CheckpointError(f"{name}.{key} differs from the package's weights (it was trained); it cannot "
+                                  "be left out of the file.")
+
+
+def unchanged_package_modules(model: nn.Module) -> list[str]:
+    """The encoders `save_pretrained` may leave out: loaded from a package and not changed since."""
+    names = []
+    for name in PACKAGE_MODULES:
+        try:
+            _check_package_module(model, name)
+            names.append(name)
+        except CheckpointError:
+            pass
+    return names
+
+
+def _load_package_module(model: nn.Module, name: str) -> None:
+    from kit.model.pretrained import load_language_weights, load_vision_weights
+
+    loader = load_language_weights if name == "language_backbone" else load_vision_weights
+    loader(getattr(model, name), "package")
+
+
+def _read_saved(path: Path) -> dict:
     if not path.is_file():
         raise CheckpointError(f"{path.parent} has no {CONFIG_NAME} beside the weights (save_pretrained writes "
                               "one). Pass config= explicitly.")
@@ -412,6 +463,11 @@ def _read_config(path: Path) -> ModelConfig:
     if saved.get("version", 0) > FORMAT_VERSION:
         raise CheckpointError(f"{path} was written by a newer kit (format version {saved['version']}, this "
                               f"kit reads {FORMAT_VERSION}). Update the kit.")
+    return saved
+
+
+def _read_config(path: Path) -> ModelConfig:
+    saved = _read_saved(path)
     try:
         return ModelConfig.from_dict(saved["config"])
     except (TypeError, ValueError, AttributeError) as err:
@@ -419,19 +475,27 @@ def _read_config(path: Path) -> ModelConfig:
 
 
 def load_pretrained(path: str | Path, device: str | torch.device = "cpu", config: ModelConfig | None = None):
-    """A model in eval mode from a `save_pretrained` directory or its `.safetensors` file."""
+    """A model in eval mode from a `save_pretrained` directory or its `.safetensors` file. Encoders the file
+    left out (`package_weights` in config.json) are read from their installed package."""
     from safetensors.torch import load_file
 
     path = Path(path).expanduser()
     weights = path / WEIGHTS_NAME if path.is_dir() else path
     if not weights.is_file():
         raise CheckpointError(f"{weights}: no such file. Pass a directory written by save_pretrained.")
-    model = _build_model(config if config is not None else _read_config(weights.parent / CONFIG_NAME))
+    config_file = weights.parent / CONFIG_NAME
+    saved = _read_saved(config_file) if config_file.is_file() else {}
+    model = _build_model(config if config is not None else _read_config(config_file))
     try:
         state_dict = load_file(weights, device="cpu")
     except Exception as err:  # safetensors raises its own SafetensorError, OSError, ...
         raise CheckpointError(f"{weights} is not a readable safetensors file, it looks truncated or corrupt "
                               f"({_first_line(err)}).") from err
+    for name in saved.get("package_weights", []):
+        if name not in PACKAGE_MODULES:
+            raise CheckpointError(f"{config_file} lists an unknown package module {name!r}.")
+        _load_package_module(model, name)
+        state_dict.update({f"{name}.{k}": v for k, v in getattr(model, name).state_dict().items()})
     load_state_dict_strict(model, state_dict, source=str(weights))
     return model.eval().to(device)
 
@@ -511,10 +575,27 @@ def _checkpoint_in_directory(directory: Path) -> Path:
     return found[0]
 
 
-def load_model(ref: str | Path, *, device: str | torch.device = "cpu", config: ModelConfig | None = None,
-               cache_dir: str | Path | None = None, local_files_only: bool | None = None):
+# The bundled JointNLT-Lite (docs/model-card.md): the default everywhere a weights reference is optional.
+BUNDLED_MODEL = Path(__file__).resolve().parent.parent / "assets" / "jointnlt-lite"
+WEIGHTS_ENV = "JOINTNLT_WEIGHTS"
+
+
+def default_weights() -> str:
+    """The weights used when none are given: $JOINTNLT_WEIGHTS if set, else the bundled Lite model."""
+    return os.environ.get(WEIGHTS_ENV, "").strip() or str(BUNDLED_MODEL)
+
+
+def load_model(ref: str | Path | None = None, *, device: str | torch.device = "cpu",
+               config: ModelConfig | None = None, cache_dir: str | Path | None = None,
+               local_files_only: bool | None = None):
     """Any weights reference -> a model in eval mode: our format (directory or `.safetensors`) or an official
-    checkpoint, local or on the Hub. `config` overrides the one the weights come with."""
+    checkpoint, local or on the Hub; None = `default_weights()`. `config` overrides the one the weights
+    come with."""
+    if ref is None or str(ref).strip() == "":
+        ref = default_weights()
+        if Path(ref) == BUNDLED_MODEL and not (BUNDLED_MODEL / WEIGHTS_NAME).is_file():
+            raise CheckpointError(f"the bundled model is missing ({BUNDLED_MODEL / WEIGHTS_NAME}); restore it "
+                                  "with `git checkout assets/`, or pass weights explicitly.")
     path = resolve_weights(ref, cache_dir=cache_dir, local_files_only=local_files_only)
     if path.is_dir() and not (path / CONFIG_NAME).is_file():
         path = _checkpoint_in_directory(path)

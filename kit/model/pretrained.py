@@ -288,6 +288,9 @@ def load_language_weights(language: nn.Module, source: str) -> EncoderLoad:
     else:
         raise CheckpointError(f"unknown language weights source {source!r}: use 'package', a local transformers "
                               "model folder, or a Hub id 'owner/name' (downloads)")
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # a bar per load on every CLI run, app start and notebook: noise
     try:
         pretrained = AutoModel.from_pretrained(str(folder), local_files_only=local)
     except Exception as err:  # missing config/weights, unknown architecture, offline, ...

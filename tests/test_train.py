@@ -456,3 +456,24 @@ def test_torchrun_two_processes_on_cpu(synthetic_root, tmp_path):
     assert len(state["rng"]) == 2 and not torch.equal(state["rng"][0]["torch"], state["rng"][1]["torch"])
     assert (out_dir / "train_config.json").is_file() and (out_dir / "checkpoints" / "LATEST").is_file()
     assert [r["step"] for r in read_csv(out_dir / "log.csv")] == ["1", "2"]  # rank 0 alone writes the log
+
+
+def test_ground_truth_template_where_grounding_misses_trains_tracking_from_the_start(smoke_parts):
+    cfg, model, processing, dataset = smoke_parts
+    batch = collate([dataset[(1, i)] for i in range(2)])
+    torch.manual_seed(0)
+    official = JointActor(model, processing, cfg.loss, cfg.data.num_search).eval()
+    curriculum = JointActor(model, processing, dataclasses.replace(cfg.loss, template_from_gt_when_missed=True),
+                            cfg.data.num_search).eval()
+    with torch.no_grad():
+        a, b = official(batch)["stats"], curriculum(batch)["stats"]
+    assert a["track_mask"] == b["track_mask"] == 0.0        # an untrained model misses: no usable template
+    assert a["loss_track1"] == 0.0 and a["loss_track2"] == 0.0   # official: no tracking signal at all
+    assert b["loss_track1"] > 0.0 and b["loss_track2"] > 0.0     # curriculum: tracking learns anyway
+    assert a["loss_grounding"] == b["loss_grounding"]
+
+
+def test_lite_preset_freezes_minilm_and_uses_the_curriculum():
+    cfg = tc.get_train_preset("lite")
+    assert cfg.model.preset == "lite" and cfg.optim.lr_language == 0.0
+    assert cfg.loss.template_from_gt_when_missed and not tc.get_train_preset("paper").loss.template_from_gt_when_missed

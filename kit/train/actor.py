@@ -40,10 +40,17 @@ class JointActor(nn.Module):
         g_terms = box_terms(g.boxes, batch["grounding_box"], cfg.official_degenerate_zeroing)
         loss_g = grounding_loss(g_terms, cfg.giou_weight, cfg.l1_weight)
         mask = (g_terms.iou > cfg.track_iou_threshold).float()          # (B,)
+        grounding_hits = mask.mean()                                      # fraction usable as template
+        template_boxes = g.boxes.detach()
+        if cfg.template_from_gt_when_missed:
+            gt = batch["grounding_box"].to(template_boxes.dtype)          # x,y,w,h -> cx,cy,w,h
+            gt_cxcywh = torch.cat([gt[:, :2] + gt[:, 2:] / 2, gt[:, 2:]], dim=1)
+            template_boxes = torch.where(mask[:, None] > 0, template_boxes, gt_cxcywh)
+            mask = torch.ones_like(mask)
 
-        template, template_mask = self.templates(batch, g.boxes.detach())
+        template, template_mask = self.templates(batch, template_boxes)
         stats = {"loss_grounding": loss_g.detach(), "iou_grounding": g_terms.iou.mean(),
-                 "track_mask": mask.mean()}
+                 "track_mask": grounding_hits}
         ious = {"grounding": g_terms.iou}
         loss, temporal, roi = loss_g, None, [g.roi_feature.flatten(2)]  # (B,C,36)
         for k in range(self.num_search):

@@ -4,6 +4,8 @@
         --tracker-name NAME --results DIR [--init nl|nlbb] [--shard i/n] [--device cuda] [--precision bf16]
     python -m kit.evaluate score --dataset lasot --root DIR --results DIR [--trackers A B] [--out DIR]
     python -m kit.evaluate ground --root COCO_DIR --weights CKPT [--split val]
+    python -m kit.evaluate ground --dataset synthetic --root DIR [--split grounding_test]
+    python -m kit.evaluate baseline --dataset synthetic --root DIR --results DIR   # "box stays put"
     python -m kit.evaluate paper-table --weights CKPT [--data-root-lasot DIR] [--data-root-tnl2k DIR] \\
         [--data-root-otb DIR] [--data-root-refcocog DIR]
 
@@ -41,7 +43,8 @@ class InputError(Exception):
 # --- arguments -------------------------------------------------------------------------------------------
 
 def _model_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--weights", required=True, help="official .pth.tar, a folder of ours, or hf://owner/repo")
+    p.add_argument("--weights", help="official .pth.tar, a folder of ours, or hf://owner/repo (default: "
+                   "$JOINTNLT_WEIGHTS, else the bundled JointNLT-Lite)")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 or auto (default)")
     p.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"])
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -80,14 +83,23 @@ def parse_args(argv=None) -> argparse.Namespace:
     score.add_argument("--missing", default="fail", choices=["fail", "skip"],
                        help="fail: a missing file scores 0 (default); skip: leave the sequence out for all")
 
-    ground = sub.add_parser("ground", help="grounding accuracy on RefCOCOg")
-    ground.add_argument("--root", required=True, type=Path, help="the COCO folder (refcocog/, images/)")
-    ground.add_argument("--split", default="val")
+    ground = sub.add_parser("ground", help="grounding accuracy on RefCOCOg or the synthetic grounding images")
+    ground.add_argument("--dataset", default="refcocog", choices=["refcocog", "synthetic"])
+    ground.add_argument("--root", required=True, type=Path,
+                        help="the COCO folder (refcocog/, images/), or the synthetic benchmark")
+    ground.add_argument("--split", help="refcocog: val (default); synthetic: grounding_test (default)")
     ground.add_argument("--split-by", default="google")
     ground.add_argument("--protocol", nargs="+", default=["one_per_ref", "per_expression"],
                         choices=["one_per_ref", "per_expression"])
     ground.add_argument("--out", type=Path, help="folder for grounding.md / grounding_records.csv")
     _model_args(ground)
+
+    baseline = sub.add_parser("baseline", help='write the "box stays where it started" results')
+    baseline.add_argument("--dataset", required=True, choices=TRACKING_BENCHMARKS)
+    baseline.add_argument("--root", required=True, type=Path)
+    baseline.add_argument("--split", help="lasot/otb/synthetic: test (default)")
+    baseline.add_argument("--results", required=True, type=Path)
+    baseline.add_argument("--tracker-name", default="static-box")
 
     paper = sub.add_parser(
         "paper-table", help="run and score every benchmark given; print beside the paper",
@@ -223,14 +235,27 @@ def cmd_score(args) -> int:
 
 # --- grounding -------------------------------------------------------------------------------------------
 
-def _grounding(args, root: Path, split: str, split_by: str, protocols, out: Path | None, model=None, device=None):
+def _synthetic_refs(root: Path, split: str):
+    """The synthetic grounding images as referring expressions (one sentence each)."""
+    from kit.data import ReferredObject, load_dataset
+
+    data = load_dataset("synthetic", root, split=split)
+    return [ReferredObject(i, seq.frames[0], seq.boxes[0], [seq.sentence], split)
+            for i, seq in enumerate(data[name] for name in data.names)]
+
+
+def _grounding(args, root: Path, split: str, split_by: str, protocols, out: Path | None, model=None, device=None,
+               dataset: str = "refcocog"):
     from kit.checkpoint import load_model
     from kit.data import RefCOCOg
     from kit.evaluation.grounding import evaluate_grounding, grounding_rows
     from kit.evaluation.report import csv_text, markdown_table
     from kit.runtime import precast_weights, resolve_device
 
-    data = RefCOCOg(root, split=split, split_by=split_by)
+    if dataset == "synthetic":
+        data = _synthetic_refs(root, split or "grounding_test")
+    else:
+        data = RefCOCOg(root, split=split or "val", split_by=split_by)
     if model is None:
         device = resolve_device(args.device)
         model = precast_weights(load_model(args.weights, device=device), args.precision)
@@ -246,8 +271,21 @@ def cmd_ground(args) -> int:
     from kit.evaluation.grounding import grounding_rows
     from kit.evaluation.report import markdown_table
 
-    results = _grounding(args, args.root, args.split, args.split_by, args.protocol, args.out)
+    protocols = ["one_per_ref"] if args.dataset == "synthetic" else args.protocol  # one sentence per image
+    results = _grounding(args, args.root, args.split, args.split_by, protocols, args.out, dataset=args.dataset)
     print(markdown_table(grounding_rows(results)), end="")
+    return EXIT_OK
+
+
+# --- baseline --------------------------------------------------------------------------------------------
+
+def cmd_baseline(args) -> int:
+    from kit.evaluation.runner import static_box_baseline
+    from kit.evaluation.scoring import open_benchmark
+
+    dataset = open_benchmark(args.dataset, args.root, args.split)
+    n = static_box_baseline(dataset, args.results, args.tracker_name)
+    print(f"{args.tracker_name}: {n} result files in {args.results / args.tracker_name}", file=sys.stderr)
     return EXIT_OK
 
 
@@ -316,7 +354,8 @@ def _write_paper_table(args, table: str, device) -> None:
     print(f"written to {path}", file=sys.stderr)
 
 
-COMMANDS = {"run": cmd_run, "score": cmd_score, "ground": cmd_ground, "paper-table": cmd_paper_table}
+COMMANDS = {"run": cmd_run, "score": cmd_score, "ground": cmd_ground, "baseline": cmd_baseline,
+            "paper-table": cmd_paper_table}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -3,6 +3,7 @@ the metrics and hand values), failures named, reports and plots, resumable and s
 end with a tiny model, RefCOCOg grounding under both protocols, and the paper table."""
 import csv
 import re
+import shutil
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -404,3 +405,24 @@ def test_ground_and_paper_table_commands(tmp_path, tiny_weights, capsys):
     assert (results / "tnl2k" / "jointnlt-nl" / "seqA.txt").is_file()
     assert (results / "tnl2k" / "_report" / "success_plot.png").is_file()
     assert "Command: `python -m kit.evaluate paper-table" in (results / "paper_table.md").read_text()
+
+
+def test_static_box_baseline_holds_the_first_box(tmp_path, capsys, no_image_reads):
+    root, results = make_lasot(tmp_path / "synthetic", images=False), tmp_path / "results"
+    assert main(["baseline", "--dataset", "synthetic", "--root", str(root), "--results", str(results)]) == EXIT_OK
+    for k, name in enumerate(LASOT_SEQS):
+        rows = read_result(result_file(results, "static-box", name))
+        assert rows.shape == (N, 4) and (rows == gt_boxes(k)[0].astype(int)).all()
+    assert "static-box: 3 result files" in capsys.readouterr().err
+
+
+def test_grounding_on_the_synthetic_grounding_images(tmp_path, tiny_weights, capsys):
+    root = make_lasot(tmp_path / "synthetic", images=True)
+    grounding = root / "grounding"
+    grounding.mkdir()
+    for name in LASOT_SEQS:  # 1-frame copies of the sequences, as the generator writes grounding images
+        shutil.copytree(root / name.rsplit("-", 1)[0] / name, grounding / name.rsplit("-", 1)[0] / name)
+    (grounding / "test.txt").write_text("".join(n + "\n" for n in LASOT_SEQS))
+    assert main(["ground", "--dataset", "synthetic", "--root", str(root), "--weights", str(tiny_weights),
+                 "--device", "cpu", "--quiet"]) == EXIT_OK
+    assert "| one_per_ref | 3 |" in capsys.readouterr().out

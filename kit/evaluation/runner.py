@@ -133,3 +133,17 @@ def run_benchmark(tracker, dataset, results_dir: str | Path, tracker_name: str, 
         summary.seconds += sum(seconds)
         bar.set_postfix_str(f"{summary.fps:.1f} frames/s" if summary.fps else "")
     return summary
+
+
+def static_box_baseline(dataset, results_dir: str | Path, tracker_name: str = "static-box",
+                        max_sequences: int | None = None) -> int:
+    """The trivial tracker "the box stays where it started": every frame gets frame 0's ground-truth box
+    (annotation files only, no images). Any tracker worth its name must beat it. Returns the number of
+    result files written."""
+    names = select_sequences(dataset.names, (0, 1), max_sequences)
+    for name in names:
+        sequence = dataset[name]
+        boxes = np.repeat(np.asarray(sequence.boxes[:1], dtype=np.float64), len(sequence.boxes), axis=0)
+        write_result(results_dir, tracker_name, name, boxes, [0.0] * len(boxes))
+    return len(names)
+

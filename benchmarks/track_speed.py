@@ -2,6 +2,7 @@
 
     python benchmarks/track_speed.py --preset paper --frames 100              # frames/s, fp32 and bf16
     python benchmarks/track_speed.py --preset paper --memory --precisions bf16 # + a 2-minute 720p video
+    python benchmarks/track_speed.py --preset lite --weights assets/jointnlt-lite --size 640x360 --frames 300
 
 Each run is a fresh `python -m kit.track` process on a generated 1280x720 30 fps video (moving shapes over
 noise) with an NL+BB start; frames/s is the CLI's own count (the frame loop, after loading and the first
@@ -64,8 +65,8 @@ def initial_box(width: int = 1280, height: int = 720) -> str:
 
 
 def run_cli(video: Path, weights: Path, precision: str, frames: int | None, workdir: Path,
-            sample_memory: bool = False) -> dict:
-    cmd = [sys.executable, "-m", "kit.track", str(video), "--text", "the red box", "--box", initial_box(),
+            sample_memory: bool = False, size: tuple[int, int] = (1280, 720)) -> dict:
+    cmd = [sys.executable, "-m", "kit.track", str(video), "--text", "the red box", "--box", initial_box(*size),
            "--weights", str(weights), "--out", str(workdir / f"out_{precision}.mp4"),
            "--boxes", str(workdir / f"boxes_{precision}.txt"), "--device", "cpu", "--precision", precision] + (["--max-frames", str(frames)] if frames else [])
     started = time.perf_counter()
@@ -95,8 +96,10 @@ def main(argv=None) -> None:
     p.add_argument("--frames", type=int, default=100, help="frames per speed run")
     p.add_argument("--memory", action="store_true", help="also track a whole 2-minute 720p video")
     p.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "jointnlt-bench")
+    p.add_argument("--size", default="1280x720", help="WIDTHxHEIGHT of the generated speed video")
     p.add_argument("--out", type=Path)
     args = p.parse_args(argv)
+    args.width, args.height = (int(v) for v in args.size.lower().split("x"))
     args.cache.mkdir(parents=True, exist_ok=True)
 
     weights = args.weights or args.cache / f"random-{args.preset}"
@@ -105,15 +108,18 @@ def main(argv=None) -> None:
         peaky_random_weights(model)
         save_pretrained(model, weights)
         del model
-    short = make_video(args.cache / "720p_10s.mp4", 10)
-    speed = {prec: run_cli(short, weights, prec, args.frames, args.cache) for prec in args.precisions}
+    short = make_video(args.cache / f"{args.width}x{args.height}_10s.mp4", max(10, args.frames / 30 + 1),
+                       args.width, args.height)
+    speed = {prec: run_cli(short, weights, prec, args.frames, args.cache, size=(args.width, args.height))
+             for prec in args.precisions}
     memory = None
     if args.memory:
         long = make_video(args.cache / "720p_120s.mp4", 120)
         memory = run_cli(long, weights, args.precisions[-1], None, args.cache, sample_memory=True)
     report = render(args, speed, memory)
     print(report)
-    out = args.out or ROOT / "benchmarks" / "results" / f"track_speed_{args.preset}_cpu.md"
+    suffix = "" if (args.width, args.height) == (1280, 720) else f"_{args.height}p"
+    out = args.out or ROOT / "benchmarks" / "results" / f"track_speed_{args.preset}{suffix}_cpu.md"
     out.write_text(report)
     print(f"written to {out}")
 
@@ -124,7 +130,8 @@ def render(args, speed, memory) -> str:
     lines = [f"# End-to-end tracking speed: `{args.preset}` on CPU", "",
              f"- machine: {cpu}, {psutil.cpu_count()} cores (torch uses {torch.get_num_threads()} threads); "
              f"torch {torch.__version__}",
-             "- video: generated 1280x720, 30 fps; NL+BB start; decode (PyAV) + track + draw + H.264 encode",
+             f"- video: generated {args.width}x{args.height}, 30 fps; NL+BB start; decode (PyAV) + track + draw + "
+             "H.264 encode",
              f"- command: `python benchmarks/track_speed.py {' '.join(sys.argv[1:])}`", "",
              "| precision | frames | seconds | frames/s | s/frame | official model step alone (s) |",
              "|---|---|---|---|---|---|"]

@@ -25,7 +25,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--text", action="append", default=[], help="the sentence describing a target (repeatable)")
     p.add_argument("--box", action="append", default=[], type=_parse_box,
                    help="x,y,w,h of the target on the first frame (repeatable, paired with --text)")
-    p.add_argument("--weights", help="official .pth.tar, a folder/.safetensors of ours, or hf://owner/repo")
+    p.add_argument("--weights", help="official .pth.tar, a folder/.safetensors of ours, or hf://owner/repo "
+                   "(default: $JOINTNLT_WEIGHTS, else the bundled JointNLT-Lite in assets/jointnlt-lite)")
     p.add_argument("--out", type=Path, help="annotated video (H.264 .mp4)")
     p.add_argument("--boxes", action="append", default=[], type=Path, help="box file: .txt, .csv or .json")
     p.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
@@ -102,9 +103,6 @@ def _tracker(args):
     from kit.runtime import precast_weights, resolve_device
     from kit.tracking.tracker import Tracker, TrackerConfig
 
-    if not args.weights:
-        raise InputError("no model weights: pass --weights (the official JointNLT_ep0300.pth.tar, a folder "
-                         "written by save_pretrained, or hf://owner/repo)")
     device = resolve_device(args.device)
     model = precast_weights(load_model(args.weights, device=device), args.precision)
     config = TrackerConfig(reground_below=args.reground_below, absent_below=args.absent_below)

@@ -124,8 +124,10 @@ def test_bad_prompts_boxes_weights_and_devices(tiny_weights, clip, capsys, extra
     _fails(args, capsys, EXIT_BAD_INPUT, message)
 
 
-def test_missing_weights_and_a_checkpoint_that_does_not_match(clip, tmp_path, capsys, golden_dir):
-    _fails([str(clip), "--text", "x"], capsys, EXIT_BAD_INPUT, "no model weights: pass --weights")
+def test_missing_weights_and_a_checkpoint_that_does_not_match(clip, tmp_path, capsys, golden_dir, monkeypatch):
+    monkeypatch.setenv("JOINTNLT_WEIGHTS", str(tmp_path / "moved-away"))   # the default, pointed nowhere
+    _fails([str(clip), "--text", "x"], capsys, EXIT_BAD_INPUT, "moved-away: no such file or directory")
+    monkeypatch.delenv("JOINTNLT_WEIGHTS")
     not_a_checkpoint = tmp_path / "model.pth"
     not_a_checkpoint.write_text("hello")
     _fails([str(clip), "--text", "x", "--weights", str(not_a_checkpoint)], capsys, EXIT_BAD_INPUT,

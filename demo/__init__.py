@@ -1,1 +1,2 @@
-"""The browser demo (Gradio). For now a placeholder page; the real demo is a later issue."""
+"""The browser demo (Gradio): `app.py` builds the page, `pipeline.py` does the work without Gradio,
+`config.py` holds the model choice and the caps."""

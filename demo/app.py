@@ -1,43 +1,311 @@
-"""Builds the Gradio page served by `python app.py`. Today a placeholder that says what is not built yet."""
+"""The Gradio page served by `python app.py`: upload a video (or pick an example), describe the target,
+optionally draw a box on the first frame, then ground or track. The work is in `demo.pipeline`; this module
+only lays out the page and turns pipeline results and errors into page updates."""
+from __future__ import annotations
 
-import os
+import argparse
+import sys
+import threading
+import time
+import traceback
+from pathlib import Path
 
-# No usage analytics or version check: the demo must start offline. Must be set before gradio is imported.
-os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+import gradio as gr
+import pandas as pd
+from gradio.utils import get_upload_folder
 
-import gradio as gr  # noqa: E402
+from demo import pipeline
+from demo.config import DemoConfig, config_from_env
+from demo.pipeline import MODES, TRACK_NL, TRACK_NLBB, DemoInputError
 
-TITLE = "JointNLT — joint visual grounding and tracking with natural language"
-
-PLACEHOLDER_TEXT = f"""
-# {TITLE}
-
-**The browser demo is not built yet.** This page is a placeholder; the interactive demo
-(describe a target in words, ground it in a frame, then track it through a video) is a later issue.
-
-**What works today** (see the README): the model package `kit/` — the JointNLT model with official-checkpoint
-loading and parity tests, and tracking from the command line with a checkpoint you have:
-
-```bash
-python -m kit.track video.mp4 --text "the zebra on the left" --weights JointNLT_ep0300.pth.tar --out tracked.mp4
-```
-
-No model is bundled yet, so this page cannot track anything on its own.
-
-**Run the tests** from the repository root:
-
-```bash
-python -m pytest            # fast tests (slow ones are skipped)
-python -m pytest -m slow    # only the slow tests
-```
-
-The parity tests need the reference outputs in `../shared/reference/golden-mini`
-(or a directory named by `JOINTNLT_GOLDEN_DIR`); without them they are skipped with a reason.
-"""
+TITLE = "JointNLT — describe a target, find it, follow it"
+INTRO = f"""# {TITLE}
+Upload a video (or pick an example), describe the target in one sentence, and run: the model grounds the
+sentence on the first frame, then tracks that target through the video. Give a box on the first frame
+(click two opposite corners, or type `x,y,w,h`) to start from it instead (NL+BB)."""
+# How often a run refreshes its progress bar and its status line: each refresh is a message to the page, and
+# on a GPU frames come faster than a page wants them.
+PROGRESS_BAR_S, STATUS_LINE_S = 0.2, 1.0
 
 
-def build_app() -> gr.Blocks:
-    """The demo page, built but not launched (call `.launch()` on it)."""
-    with gr.Blocks(title=TITLE) as app:
-        gr.Markdown(PLACEHOLDER_TEXT)
+class StopRequests:
+    """Which browser sessions pressed Stop since their last Run. The Stop button is answered outside the
+    queue, at once, while the run it stops checks here before each frame and ends with what it has."""
+
+    def __init__(self):
+        self._sessions: set[str] = set()
+        self._lock = threading.Lock()
+
+    def clear(self, session: str) -> None:
+        with self._lock:
+            self._sessions.discard(session)
+
+    def request(self, session: str) -> None:
+        with self._lock:
+            self._sessions.add(session)
+
+    def requested(self, session: str) -> bool:
+        with self._lock:
+            return session in self._sessions
+
+
+def error_message(err: BaseException) -> str:
+    """What the page says about a failure: the message of the errors we expect; for anything else the type
+    and message (the traceback goes to the server log), and the page keeps working."""
+    from kit.checkpoint import CheckpointError
+
+    if isinstance(err, (DemoInputError, CheckpointError)):
+        return f"⚠️ **{err}**"
+    traceback.print_exception(err, file=sys.stderr)
+    return (f"⚠️ **Unexpected error ({type(err).__name__}): {pipeline.first_line(err)}.** The details are in "
+            "the server log; the page still works.")
+
+
+def format_seconds(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    seconds = round(seconds)
+    return f"{seconds // 60} min {seconds % 60:02d} s" if seconds >= 60 else f"{seconds} s"
+
+
+def progress_text(p: pipeline.Progress) -> str:
+    total = f" / {p.total}" if p.total else ""
+    return f"Tracked {p.done}{total} frames · {p.fps:.1f} frames/s · about {format_seconds(p.eta_s)} left"
+
+
+def notes_text(notes: list[str]) -> str:
+    return "\n".join(f"- {n}" for n in notes)
+
+
+def score_table(scores: list[tuple[int, float]]) -> pd.DataFrame:
+    return pd.DataFrame({"frame": [f for f, _ in scores], "score": [s for _, s in scores]})
+
+
+class Handlers:
+    """The page's event handlers, sharing the model, the caps and the Stop requests of one app."""
+
+    def __init__(self, config: DemoConfig, store: pipeline.ModelStore, runs_dir: Path):
+        self.config, self.store, self.runs_dir = config, store, runs_dir
+        self.stops = StopRequests()
+        # Uploads (and examples, which Gradio copies there) come from Gradio's upload folder; nothing else
+        # on the server is read.
+        self.allowed_roots = [Path(get_upload_folder()), pipeline.EXAMPLES_DIR]
+
+    # --- the first frame and the box ---------------------------------------------------------------------
+    def show_first_frame(self, video_path, box_text):
+        """New video: its first frame for drawing a box, and what the caps will do to it."""
+        if not video_path:
+            return None, None, None, ""
+        try:
+            path = pipeline.check_input_path(video_path, self.allowed_roots)
+            first = pipeline.preview(path, self.config)
+            frame = {"image": first.frame, "scale": first.scale}
+            return self._drawn(frame, box_text), frame, None, "\n\n".join([first.summary, notes_text(first.notes)])
+        except Exception as err:  # every failure becomes a message on the page
+            return None, None, None, error_message(err)
+
+    def _drawn(self, frame, box_text, point=None):
+        """The first frame with the box of `box_text` (original pixels) and a pending click drawn on it."""
+        try:
+            box = pipeline.parse_box(box_text)
+        except DemoInputError:
+            box = None
+        scale = frame["scale"]
+        scaled = None if box is None else tuple(v * scale for v in box)
+        return pipeline.draw_box(frame["image"], scaled, point=None if point is None else
+                                 (point[0] * scale, point[1] * scale))
+
+    def click(self, frame, pending, box_text, mode, evt: gr.SelectData):
+        """A click on the first frame: the first one marks a corner, the second makes the box (NL+BB)."""
+        if frame is None:
+            return gr.update(), None, box_text, mode, "⚠️ **Upload a video first.**"
+        point = (evt.index[0] / frame["scale"], evt.index[1] / frame["scale"])  # original pixels
+        if pending is None:
+            return (self._drawn(frame, None, point=point), point, box_text, mode,
+                    "Corner marked: click the opposite corner.")
+        try:
+            box = pipeline.box_from_clicks(tuple(pending), point)
+        except DemoInputError as err:
+            return self._drawn(frame, None), None, box_text, mode, error_message(err)
+        text = pipeline.format_box(box)
+        return self._drawn(frame, text), None, text, TRACK_NLBB, f"Box {text} set; the mode is now NL+BB."
+
+    def edit_box(self, frame, box_text):
+        """A typed box: drawn on the first frame; the status line changes only to say what is wrong."""
+        try:
+            pipeline.parse_box(box_text)
+            message = gr.update()
+        except DemoInputError as err:
+            message = error_message(err)
+        return (gr.update() if frame is None else self._drawn(frame, box_text)), message
+
+    def clear_box(self, frame, mode):
+        image = None if frame is None else self._drawn(frame, None)
+        return image, None, "", TRACK_NL if mode == TRACK_NLBB else mode
+
+    # --- running -----------------------------------------------------------------------------------------
+    def start(self, request: gr.Request):
+        self.stops.clear(request.session_hash)
+
+    def stop(self, request: gr.Request):
+        self.stops.request(request.session_hash)
+        return "Stopping after the current frame…"
+
+    def run(self, video_path, text, box_text, mode, attention, request: gr.Request,
+            progress=gr.Progress()):
+        """Ground or track; yields (status, first-frame result, video, score plot, box files)."""
+        session = request.session_hash if request is not None else ""
+        yield "Starting…", None, None, None, None
+        try:
+            run_request = pipeline.RunRequest(pipeline.check_input_path(video_path, self.allowed_roots),
+                                              text or "", pipeline.parse_box(box_text), mode, bool(attention))
+            if not self.store.loaded:
+                yield "Loading the model (first run only)…", None, None, None, None
+            tracker = self.store.tracker(attention=run_request.attention)
+            out_dir = pipeline.new_run_dir(self.runs_dir, self.config.keep_runs_s)
+            events = pipeline.run(tracker, run_request, self.config, out_dir,
+                                  should_stop=lambda: self.stops.requested(session))
+            yield from self._events(events, progress, tracking=run_request.mode != pipeline.GROUND)
+        except Exception as err:  # every failure becomes a message on the page; the server goes on
+            yield error_message(err), gr.update(), gr.update(), gr.update(), gr.update()
+
+    def _events(self, events, progress, tracking: bool):
+        image, last_bar, last_status = None, 0.0, 0.0
+        for event in events:
+            if isinstance(event, pipeline.FirstFrame):
+                image = event.image
+                yield (f"First frame: box {pipeline.format_box(event.box)}, score {event.score:.2f}."
+                       + (" Tracking…" if tracking else ""), image, None, None, None)
+            elif isinstance(event, pipeline.Progress):
+                now = time.monotonic()
+                if now - last_bar >= PROGRESS_BAR_S:
+                    last_bar = now
+                    progress((event.done, event.total), desc=progress_text(event), unit="frames")
+                if now - last_status >= STATUS_LINE_S:
+                    last_status = now
+                    yield progress_text(event), image, None, None, None
+            else:
+                yield self._finished(event, image)
+
+    def _finished(self, result: pipeline.RunResult, image):
+        head = ("Stopped" if result.stopped else "Done") + f": {result.frames} frame" + "s" * (result.frames != 1)
+        if result.video is None:
+            head = "Done: grounded the sentence on the first frame"
+        status = f"**{head}.** Boxes in the files are x,y,w,h in the video's pixels.\n\n{notes_text(result.notes)}"
+        plot = score_table(result.scores) if result.video is not None else None
+        return (status, image, str(result.video) if result.video else None, plot,
+                [str(p) for p in result.files])
+
+
+def build_app(config: DemoConfig | None = None, store: pipeline.ModelStore | None = None) -> gr.Blocks:
+    """The demo page, built but not launched; the model loads on the first run (or `store.load()`)."""
+    config = config or config_from_env()
+    store = store or pipeline.ModelStore(config)
+    handlers = Handlers(config, store, Path(get_upload_folder()) / "jointnlt-runs")
+    caps = (f"Limits: the first {config.max_frames} frames of a video, down-scaled to at most {config.max_side} "
+            f"px a side; uploads up to {config.max_upload_mb} MB; {config.concurrency} run(s) at a time, others "
+            "wait in the queue.")
+    # analytics_enabled=False: no usage analytics and no version check, so the page starts offline.
+    with gr.Blocks(title=TITLE, delete_cache=(1800, config.keep_runs_s), analytics_enabled=False) as app:
+        gr.Markdown(INTRO)
+        model_info = gr.Markdown(store.describe(), elem_id="model-info")
+        gr.Markdown(caps, elem_id="caps")
+        # Per session, dropped an hour after their last change (a closed tab leaves nothing behind for long).
+        frame_state = gr.State(None, time_to_live=config.keep_runs_s)
+        pending_click = gr.State(None, time_to_live=config.keep_runs_s)
+        with gr.Row():
+            with gr.Column(scale=1):
+                video_in = gr.Video(label="Video", sources=["upload"], height=260, elem_id="video-in")
+                text = gr.Textbox(label="Sentence", placeholder="e.g. the red car on the left", elem_id="sentence")
+                mode = gr.Radio([(label, key) for key, label in MODES.items()], value=TRACK_NL, label="Mode",
+                                elem_id="mode")
+                with gr.Accordion("Box on the first frame (for NL+BB)", open=True):
+                    first_frame = gr.Image(label="First frame: click two opposite corners to draw a box",
+                                           interactive=False, height=260, elem_id="first-frame")
+                    with gr.Row():
+                        box = gr.Textbox(label="Box: x,y,w,h in the video's pixels", placeholder="optional",
+                                         elem_id="box", scale=3)
+                        clear = gr.Button("Clear box", size="sm", scale=1)
+                attention = gr.Checkbox(label="Overlay the target query's attention (TQ/TC) on the video",
+                                        elem_id="attention")
+                with gr.Row():
+                    run = gr.Button("Run", variant="primary", elem_id="run")
+                    stop = gr.Button("Stop", variant="stop", elem_id="stop")
+                _examples(video_in, text, box, mode)
+            with gr.Column(scale=1):
+                status = gr.Markdown("", elem_id="status")
+                grounding = gr.Image(label="First frame: the result", interactive=False, height=260,
+                                     elem_id="grounding")
+                video_out = gr.Video(label="Tracked video (H.264)", interactive=False, height=300,
+                                     elem_id="video-out")
+                plot = gr.LinePlot(x="frame", y="score", y_lim=[0, 1], label="Confidence per frame", height=220,
+                                   elem_id="scores")
+                files = gr.File(label="Boxes: .txt (x,y,w,h per frame), .csv, .json", file_count="multiple",
+                                interactive=False, elem_id="downloads")
+
+        video_in.change(handlers.show_first_frame, [video_in, box],
+                        [first_frame, frame_state, pending_click, status], concurrency_limit=4)
+        first_frame.select(handlers.click, [frame_state, pending_click, box, mode],
+                           [first_frame, pending_click, box, mode, status], queue=False)
+        box.submit(handlers.edit_box, [frame_state, box], [first_frame, status], queue=False)
+        box.blur(handlers.edit_box, [frame_state, box], [first_frame, status], queue=False)
+        clear.click(handlers.clear_box, [frame_state, mode], [first_frame, pending_click, box, mode], queue=False)
+        run.click(handlers.start, None, None, queue=False).then(
+            handlers.run, [video_in, text, box, mode, attention], [status, grounding, video_out, plot, files],
+            concurrency_limit=config.concurrency, concurrency_id="model",
+            show_progress_on=[video_out])  # one bar, where the video will be; the first-frame result stays visible
+        stop.click(handlers.stop, None, status, queue=False)
+        app.load(store.describe, None, model_info, queue=False)
+    app.queue(default_concurrency_limit=config.concurrency, max_size=config.queue_size)
     return app
+
+
+def _examples(video_in, text, box, mode) -> None:
+    """The bundled examples, each as NL (sentence only) and, where it has a box, NL+BB."""
+    rows, labels = [], []
+    for example in pipeline.load_examples():
+        path = str(pipeline.EXAMPLES_DIR / example["file"])
+        rows.append([path, example["text"], "", TRACK_NL])
+        labels.append(f"{example['title']} · NL")
+        if example.get("box"):
+            rows.append([path, example["text"], pipeline.format_box(example["box"]), TRACK_NLBB])
+            labels.append(f"{example['title']} · NL+BB")
+    if rows:
+        gr.Examples(rows, [video_in, text, box, mode], example_labels=labels, label="Examples")
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python app.py", description="Serve the JointNLT demo page.")
+    p.add_argument("--weights", help="official .pth.tar, a folder/.safetensors of ours, or hf://owner/repo "
+                   "(default: $JOINTNLT_WEIGHTS, else the bundled JointNLT-Lite)")
+    p.add_argument("--device", help="cpu, cuda or auto (default; $JOINTNLT_DEVICE)")
+    p.add_argument("--precision", help="auto (default: bf16 on CUDA, fp32 on CPU), fp32, bf16 or fp16")
+    p.add_argument("--max-frames", type=int, help="track at most this many frames of a video (default 300)")
+    p.add_argument("--max-side", type=int, help="down-scale frames larger than this many pixels (default 640)")
+    p.add_argument("--host", help="address to listen on (default $GRADIO_SERVER_NAME, else 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port (default $GRADIO_SERVER_PORT, else 7860)")
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    try:
+        config = config_from_env(weights=args.weights, device=args.device, precision=args.precision,
+                                 max_frames=args.max_frames, max_side=args.max_side)
+        store = pipeline.ModelStore(config)
+    except ValueError as err:  # a bad flag, variable or device: one line, like the CLIs
+        sys.exit(f"error: {err}")
+    app = build_app(config, store)
+    # Load the model while the page starts, so the first run does not wait for it; a load error is shown
+    # on the page (and here) rather than stopping the server.
+    threading.Thread(target=_preload, args=(store,), daemon=True).start()
+    app.launch(server_name=args.host, server_port=args.port, max_file_size=f"{config.max_upload_mb}mb",
+               allowed_paths=[str(pipeline.EXAMPLES_DIR)], show_error=True)
+
+
+def _preload(store: pipeline.ModelStore) -> None:
+    try:
+        store.load()
+        print("model ready: " + store.describe().replace("**", "").replace("`", ""), file=sys.stderr)
+    except Exception as err:  # reported on the page at every run
+        print(f"warning: the model could not be loaded: {pipeline.first_line(err)}", file=sys.stderr)

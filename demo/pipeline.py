@@ -1,0 +1,445 @@
+"""The demo's work without Gradio: check what the user gave, ground or track the video, write the outputs of
+one run into its own folder. `demo.app` only turns these results into page updates.
+
+The frame loop mirrors `kit.track` (NL or NL+BB start, partial results kept when decoding fails or the user
+stops, one-line messages), with the demo's caps (`DemoConfig`) applied: frames are down-scaled so that
+neither side exceeds `max_side`, and at most `max_frames` frames are tracked. Boxes in the files and in the
+box field are in the original video's pixels; the annotated video is at the size that was tracked.
+"""
+from __future__ import annotations
+
+import json
+import math
+import re
+import shutil
+import tempfile
+import threading
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from demo.config import DemoConfig
+from kit.tracking.tracker import Prompt, TargetResult, Tracker, TrackerConfig, TrackerInputError, check_box
+from kit.tracking.video import (PALETTE, FrameBox, VideoError, VideoSource, VideoWriter, draw_results,
+                                open_video, write_boxes_csv, write_boxes_json, write_boxes_txt)
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES_DIR = REPO_ROOT / "assets" / "examples"
+
+# Mode id -> label shown in the page.
+TRACK_NL, TRACK_NLBB, GROUND = "track-nl", "track-nlbb", "ground"
+MODES = {TRACK_NL: "Track: sentence only (NL)",
+         TRACK_NLBB: "Track: sentence + box on the first frame (NL+BB)",
+         GROUND: "Ground the sentence on the first frame only"}
+
+
+class DemoInputError(Exception):
+    """Something the user gave that cannot be used; the message is one line, meant for the page."""
+
+
+# --- inputs ----------------------------------------------------------------------------------------------
+
+def parse_box(text: str | None) -> tuple[float, float, float, float] | None:
+    """'x,y,w,h' (commas and/or spaces) -> four floats; empty -> None."""
+    if text is None or not str(text).strip():
+        return None
+    parts = [p for p in re.split(r"[,\s]+", str(text).strip().strip("()[]")) if p]
+    try:
+        values = tuple(float(p) for p in parts)
+    except ValueError:
+        values = ()
+    if len(values) != 4 or not all(math.isfinite(v) for v in values):
+        raise DemoInputError(f"the box is four numbers x,y,w,h (left, top, width, height in pixels); got {text!r}")
+    return values
+
+
+def format_box(box) -> str:
+    return ",".join(f"{v:.0f}" if float(v).is_integer() else f"{v:.1f}" for v in box)
+
+
+def box_from_clicks(first: tuple[float, float], second: tuple[float, float]) -> tuple[float, ...]:
+    """Two opposite corners (any order) -> x,y,w,h covering both clicked pixels."""
+    (x0, y0), (x1, y1) = first, second
+    left, top = min(x0, x1), min(y0, y1)
+    width, height = abs(x1 - x0) + 1, abs(y1 - y0) + 1
+    if width < 2 or height < 2:
+        raise DemoInputError("the two clicks are the box's opposite corners: click at a different x and y")
+    return (left, top, width, height)
+
+
+def check_input_path(path: str | Path | None, allowed_roots: list[Path]) -> Path:
+    """The uploaded file, refused unless it lies in one of `allowed_roots` (Gradio's upload folder, the
+    bundled examples): nothing else on the server is ever read."""
+    if path is None or not str(path).strip():
+        raise DemoInputError("no video: upload one, or pick an example below")
+    resolved = Path(path).resolve()
+    if not any(resolved.is_relative_to(Path(root).resolve()) for root in allowed_roots):
+        raise DemoInputError(f"{resolved.name} was not uploaded through this page; upload the video again")
+    return resolved
+
+
+def open_checked(path: Path, config: DemoConfig) -> VideoSource:
+    """`open_video` with the demo's down-scaling; its errors become one-line messages naming only the file
+    (not the server's temporary folder)."""
+    try:
+        return open_video(path, max_side=config.max_side)
+    except VideoError as err:
+        raise DemoInputError(_video_message(err)) from None
+
+
+def _video_message(err: VideoError) -> str:
+    return f"{Path(err.path).name} {err.problem}"
+
+
+def scale_note(video: VideoSource, config: DemoConfig) -> list[str]:
+    """What the size cap does to this video (nothing, or one note)."""
+    w, h = video.original_size
+    if video.scale == 1:
+        return []
+    note = (f"Down-scaled from {w}×{h} to {video.width}×{video.height} (the demo's limit is {config.max_side} px "
+            f"a side); boxes are given in the original {w}×{h} pixels.")
+    return [note]
+
+
+def length_note(config: DemoConfig, num_frames: int | None) -> str:
+    """What the length cap does, for a video of `num_frames` (None: known only to be longer)."""
+    length = f"The video has {num_frames} frames; t" if num_frames else "T"
+    return (f"{length}he demo tracks the first {config.max_frames}. For the whole video use "
+            "`python -m kit.track`.")
+
+
+def describe_video(video: VideoSource) -> str:
+    w, h = video.original_size
+    frames = f"{video.num_frames} frames" if video.num_frames else "unknown length"
+    return f"{video.path.name}: {w}×{h}, {frames}, {video.fps:.3g} frames/s"
+
+
+@dataclass
+class Preview:
+    frame: np.ndarray   # the first frame, at the size that is tracked
+    scale: float        # tracked size / original size
+    summary: str
+    notes: list[str]
+
+
+def preview(path: Path, config: DemoConfig) -> Preview:
+    video = open_checked(path, config)
+    try:
+        _, frame = next(iter(video))
+    except StopIteration:
+        raise DemoInputError(f"{path.name} has no frames") from None
+    except VideoError as err:
+        raise DemoInputError(_video_message(err)) from None
+    notes = scale_note(video, config)
+    if video.num_frames and video.num_frames > config.max_frames:
+        notes.append(length_note(config, video.num_frames))
+    return Preview(frame, video.scale, describe_video(video), notes)
+
+
+def draw_box(frame: np.ndarray, box=None, point: tuple[float, float] | None = None) -> np.ndarray:
+    """The preview: a box (x,y,w,h in frame pixels) and/or the first click of a box being drawn."""
+    out = frame.copy()
+    size = min(frame.shape[:2])
+    if box is not None:
+        x, y, w, h = box
+        cv2.rectangle(out, (round(x), round(y)), (round(x + w - 1), round(y + h - 1)), PALETTE[0],
+                      max(2, round(size / 240)))
+    if point is not None:
+        cv2.circle(out, (round(point[0]), round(point[1])), max(3, size // 80), PALETTE[0], -1)
+    return out
+
+
+@dataclass
+class RunRequest:
+    video: Path
+    text: str
+    box: tuple[float, float, float, float] | None  # x,y,w,h in the original video's pixels
+    mode: str = TRACK_NL
+    attention: bool = False
+
+
+def make_prompt(request: RunRequest, video: VideoSource) -> tuple[Prompt, list[str]]:
+    """The tracker's prompt, at the tracked size, and notes for what was ignored. Mirrors `kit.track`: a
+    sentence is needed unless a box is given."""
+    if request.mode not in MODES:
+        raise DemoInputError(f"unknown mode {request.mode!r}; choose one of: {', '.join(MODES.values())}")
+    text = (request.text or "").strip()
+    uses_box = request.mode == TRACK_NLBB
+    if not text and not uses_box:
+        hint = " (or choose NL+BB to start from the box alone)" if request.box is not None else ""
+        raise DemoInputError(f"the sentence is empty: describe the target in words, e.g. 'the red car on the "
+                             f"left'{hint}")
+    if uses_box and request.box is None:
+        raise DemoInputError("NL+BB needs a box on the first frame: click two opposite corners on the first "
+                             "frame, or type x,y,w,h")
+    notes = []
+    if request.box is not None and not uses_box:
+        notes.append(f"The box was not used: the mode is “{MODES[request.mode]}”.")
+    if not uses_box:
+        return Prompt(text=text), notes
+    w, h = video.original_size
+    try:
+        check_box(request.box, h, w)
+    except TrackerInputError as err:
+        raise DemoInputError(str(err)) from None
+    return Prompt(text=text or None, box=_scaled_box(request.box, video)), notes
+
+
+def _scaled_box(box, video: VideoSource) -> tuple[float, float, float, float]:
+    """A box in original pixels -> tracked pixels, kept inside the frame (rounding the frame size down by
+    less than a pixel must not push an edge box out)."""
+    x, y, w, h = (v * video.scale for v in box)
+    x2, y2 = min(x + w, video.width), min(y + h, video.height)
+    return (x, y, x2 - x, y2 - y)
+
+
+# --- the model -------------------------------------------------------------------------------------------
+
+class ModelStore:
+    """Loads the configured model once (first use, or `load()` at start-up) and hands out trackers.
+    Thread-safe: runs in the queue's worker threads share the one model."""
+
+    def __init__(self, config: DemoConfig):
+        from kit.runtime import resolve_device
+
+        self.config = config
+        self.device = resolve_device(config.device)
+        self.precision = config.precision if config.precision != "auto" else (
+            "bf16" if self.device.type == "cuda" else "fp32")
+        self._model, self._error, self._lock = None, None, threading.Lock()
+
+    @property
+    def loaded(self) -> bool:
+        return self._model is not None
+
+    @property
+    def weights(self) -> str:
+        from kit.checkpoint import default_weights
+
+        return self.config.weights or default_weights()
+
+    def load(self):
+        """The model; a failed load raises the same `CheckpointError` again on every call (no retry storm)."""
+        from kit.checkpoint import load_model
+        from kit.runtime import precast_weights
+
+        with self._lock:
+            if self._model is None and self._error is None:
+                try:
+                    self._model = precast_weights(load_model(self.weights, device=self.device), self.precision)
+                except Exception as err:  # CheckpointError, or a broken file: shown on the page on every run
+                    self._error = err
+            if self._error is not None:
+                raise self._error
+            return self._model
+
+    def tracker(self, attention: bool = False) -> Tracker:
+        return Tracker(self.load(), TrackerConfig(attention=attention), device=self.device,
+                       precision=self.precision)
+
+    def describe(self) -> str:
+        """One line for the page: which weights, on which device, in which precision, and its state."""
+        from kit.checkpoint import BUNDLED_MODEL
+
+        weights = self.weights
+        name = ("JointNLT-Lite (bundled, `assets/jointnlt-lite`)" if Path(weights).resolve() == BUNDLED_MODEL
+                else f"`{weights}`")
+        state = ("" if self._model is not None else
+                 f" — **could not be loaded:** {first_line(self._error)}" if self._error is not None else
+                 " (not loaded yet)")
+        return f"**Model:** {name}{state} · **device:** {self.device.type.upper()} · **precision:** {self.precision}"
+
+
+def first_line(err: BaseException) -> str:
+    return (str(err).strip().splitlines() or [type(err).__name__])[0]
+
+
+# --- one run ---------------------------------------------------------------------------------------------
+
+@dataclass
+class FirstFrame:
+    """The first frame's result, shown as soon as it is known."""
+    image: np.ndarray                      # annotated first frame, tracked size
+    box: tuple[float, float, float, float]  # original pixels
+    score: float
+
+
+@dataclass
+class Progress:
+    done: int                 # frames tracked so far, the first included
+    total: int | None         # frames that will be tracked, when known
+    seconds: float
+
+    @property
+    def fps(self) -> float:
+        return self.done / max(self.seconds, 1e-9)
+
+    @property
+    def eta_s(self) -> float | None:
+        return None if not self.total else max(self.total - self.done, 0) / max(self.fps, 1e-9)
+
+
+@dataclass
+class RunResult:
+    frames: int                                   # frames with a result (= rows of every box file)
+    video: Path | None                            # the annotated H.264 video (None: grounding only)
+    files: list[Path]                             # box files: .txt, .csv, .json
+    scores: list[tuple[int, float]]               # (frame, confidence)
+    notes: list[str] = field(default_factory=list)
+    stopped: bool = False                         # stopped before the end (user, decoding error)
+    seconds: float = 0.0
+
+
+def run(tracker: Tracker, request: RunRequest, config: DemoConfig, out_dir: Path,
+        should_stop: Callable[[], bool] = lambda: False) -> Iterator[FirstFrame | Progress | RunResult]:
+    """Ground or track `request` into `out_dir`: yields the FirstFrame, then a Progress per frame (tracking),
+    then the RunResult. Bad input raises DemoInputError before anything is written. `should_stop` is asked
+    before each frame; stopping keeps the results so far."""
+    video = open_checked(request.video, config)
+    prompt, notes = make_prompt(request, video)
+    frames = iter(video)
+    try:
+        _, first = next(frames)
+    except StopIteration:
+        raise DemoInputError(f"{request.video.name} has no frames") from None
+    except VideoError as err:
+        raise DemoInputError(_video_message(err)) from None
+    label = _label(request)
+    started = time.perf_counter()
+    with warnings.catch_warnings(record=True) as caught:  # e.g. TextTruncatedWarning: a note, not an error
+        warnings.simplefilter("always")
+        try:
+            if request.mode == GROUND:
+                results = [tracker.ground(first, prompt)]
+            else:
+                state, results = tracker.init(first, [prompt])
+        except TrackerInputError as err:
+            raise DemoInputError(str(err)) from None
+    notes += [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
+    yield FirstFrame(draw_results(first, [(results[0].box, label, results[0].score)]),
+                     _original_box(results[0].box, video), results[0].score)
+    if request.mode == GROUND:
+        rows = [_row(0, results[0], video)]
+        files = _write_box_files(out_dir, request, video, rows)
+        yield RunResult(1, None, files, [(0, results[0].score)], notes + scale_note(video, config),
+                        seconds=time.perf_counter() - started)
+        return
+    yield from _track(tracker, state, results[0], first, frames, video, request, config, out_dir, notes,
+                      started, should_stop)
+
+
+def _track(tracker, state, result, first, frames, video, request, config, out_dir, notes, started,
+           should_stop) -> Iterator[Progress | RunResult]:
+    """The frame loop; the video and box files are closed and written whatever ends it."""
+    notes, label = notes + scale_note(video, config), _label(request)
+    rows, total = [_row(0, result, video)], min(video.num_frames or config.max_frames, config.max_frames)
+    path = out_dir / f"{_safe_stem(request.video)}_tracked.mp4"
+    stopped = False
+    with VideoWriter(path, video.fps, video.width, video.height) as writer:
+        try:
+            writer.write(draw_results(first, [(result.box, label, result.score)]))
+            yield Progress(1, total, time.perf_counter() - started)
+            for index, frame in frames:
+                if index >= config.max_frames:  # a frame past the cap was read: the video was longer
+                    notes.append(length_note(config, video.num_frames))
+                    break
+                if should_stop():
+                    notes.append(f"Stopped at your request after {len(rows)} frames; their boxes are kept.")
+                    stopped = True
+                    break
+                search_box = state.targets[0].box  # the search region is centred on the previous box
+                state, (result,) = tracker.step(state, frame)
+                rows.append(_row(index, result, video))
+                if request.attention and "target" in result.attention:
+                    frame = overlay_attention(frame, result.attention["target"], search_box,
+                                              tracker.config.search_factor)
+                writer.write(draw_results(frame, [(result.box, label, result.score)]))
+                yield Progress(len(rows), total, time.perf_counter() - started)
+        except (VideoError, TrackerInputError) as err:
+            message = _video_message(err) if isinstance(err, VideoError) else str(err)
+            notes.append(f"Stopped: {message}; kept the boxes of the {len(rows)} frames tracked before it.")
+            stopped = True
+        finally:
+            files = _write_box_files(out_dir, request, video, rows)
+    seconds = time.perf_counter() - started
+    notes.append(f"Tracked {len(rows)} frames in {seconds:.1f} s ({len(rows) / max(seconds, 1e-9):.1f} frames/s).")
+    yield RunResult(len(rows), path, files, [(r.frame, r.score) for r in rows], notes, stopped, seconds)
+
+
+def overlay_attention(frame: np.ndarray, attention: np.ndarray, search_box, search_factor: float,
+                      strength: float = 0.5) -> np.ndarray:
+    """Blend the target query's (TQ + TC) attention over the search tokens onto the frame, where the search
+    region lay: a square of side ceil(sqrt(w·h)·factor) centred on the previous box (`sample_target`)."""
+    x, y, w, h = (float(v) for v in search_box)
+    side = math.ceil(math.sqrt(max(w * h, 1.0)) * search_factor)
+    left, top = round(x + 0.5 * w - side * 0.5), round(y + 0.5 * h - side * 0.5)
+    heat = np.asarray(attention, dtype=np.float32)
+    heat = heat / max(float(heat.max()), 1e-12)
+    cell = side / heat.shape[1]
+    # Token (u, v) covers pixels [left + u·cell, left + (u+1)·cell): map token centres onto pixel centres.
+    warp = np.float32([[cell, 0, left + 0.5 * cell - 0.5], [0, cell, top + 0.5 * cell - 0.5]])
+    H, W = frame.shape[:2]
+    heat = cv2.warpAffine(heat, warp, (W, H), flags=cv2.INTER_LINEAR, borderValue=0)
+    colour = cv2.applyColorMap((heat * 255).astype(np.uint8), cv2.COLORMAP_JET)[..., ::-1]
+    alpha = (strength * heat)[..., None]
+    return (frame * (1 - alpha) + colour * alpha).astype(np.uint8)
+
+
+def _original_box(box, video: VideoSource) -> tuple[float, float, float, float]:
+    return tuple(float(v) / video.scale for v in box)
+
+
+def _row(index: int, result: TargetResult, video: VideoSource) -> FrameBox:
+    box = _original_box(result.box, video) if result.present else None
+    return FrameBox(index, box, float(result.score), result.present)
+
+
+def _label(request: RunRequest) -> str:
+    """What is written above the boxes in the frames."""
+    return (request.text or "").strip() or "(box only)"
+
+
+def _safe_stem(path: Path) -> str:
+    """The upload's name, reduced to characters safe in a download name."""
+    return re.sub(r"[^A-Za-z0-9_-]+", "_", path.stem).strip("_")[:40] or "video"
+
+
+def _write_box_files(out_dir: Path, request: RunRequest, video: VideoSource, rows: list[FrameBox]) -> list[Path]:
+    """`<video>_boxes.txt/.csv/.json`; the JSON also says what was run on which video."""
+    paths = [out_dir / f"{_safe_stem(request.video)}_boxes{suffix}" for suffix in (".txt", ".csv", ".json")]
+    w, h = video.original_size
+    meta = {"video": request.video.name, "text": request.text, "mode": request.mode, "fps": video.fps,
+            "width": w, "height": h, "tracked_size": [video.width, video.height]}
+    write_boxes_txt(paths[0], rows)
+    write_boxes_csv(paths[1], rows)
+    write_boxes_json(paths[2], meta, rows)
+    return paths
+
+
+# --- run folders -----------------------------------------------------------------------------------------
+
+def new_run_dir(root: Path, keep_s: float) -> Path:
+    """A fresh folder for one run's outputs under `root`; folders of runs older than `keep_s` are deleted, so
+    the server's disk use stays bounded without a cleaner thread."""
+    root.mkdir(parents=True, exist_ok=True)
+    now = time.time()
+    for old in root.iterdir():
+        try:
+            if old.is_dir() and now - old.stat().st_mtime > keep_s:
+                shutil.rmtree(old, ignore_errors=True)
+        except FileNotFoundError:  # another run removed it first
+            continue
+    return Path(tempfile.mkdtemp(prefix="run-", dir=root))
+
+
+def load_examples(examples_dir: Path = EXAMPLES_DIR) -> list[dict]:
+    """The bundled examples (`examples.json`: file, title, text, box), those whose video is present."""
+    index = examples_dir / "examples.json"
+    if not index.is_file():
+        return []
+    return [e for e in json.loads(index.read_text(encoding="utf-8")) if (examples_dir / e["file"]).is_file()]

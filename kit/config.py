@@ -113,6 +113,10 @@ class ModelConfig:
     search_size: int = 320      # also the grounding input size (they share the position embeddings)
     stride: int = 16            # of the vision feature map
     box_enlarge: float = 1.5    # w,h of returned boxes = head's w,h x 1.5 (official semantics)
+    # Whether the tracker uses the temporal clue after a box start (NL+BB). The official tracker does not
+    # (paper's TRACK mode; the paper model is evaluated that way); a model trained only with the temporal
+    # clue (the bundled Lite) loses the target without it. `TrackerConfig.temporal` overrides.
+    temporal_after_box: bool = False
     name: str = "custom"
 
     @property
@@ -190,7 +194,7 @@ def lite() -> ModelConfig:
         transformer=TransformerConfig(hidden_dim=192, num_heads=6, ffn_dim=384, relation_layers=4,
                                       temporal_enc_layers=1, temporal_dec_layers=1, target_dec_layers=2,
                                       head_channels=96),
-        template_size=96, search_size=240,
+        template_size=96, search_size=240, temporal_after_box=True,
     )
 
 

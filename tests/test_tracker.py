@@ -86,6 +86,18 @@ def test_temporal_clue_can_be_switched_on_for_a_box_start(golden):
     assert state.targets[0].use_temporal and state.targets[0].first_roi.shape == (1, 256, 36)
 
 
+def test_the_model_config_decides_the_temporal_clue_after_a_box_start(golden, monkeypatch):
+    model, io = golden
+    box = _prompt(io, (200.0, 120.0, 90.0, 60.0))
+    state, _ = _track(Tracker(model), io["frames"], [box], steps=1)
+    assert not model.config.temporal_after_box and not state.targets[0].use_temporal   # official TRACK mode
+    monkeypatch.setattr(model.config, "temporal_after_box", True)                    # as the bundled Lite
+    state, _ = _track(Tracker(model), io["frames"], [box], steps=1)
+    assert state.targets[0].use_temporal
+    state, _ = _track(Tracker(model, TrackerConfig(temporal=False)), io["frames"], [box], steps=1)
+    assert not state.targets[0].use_temporal                                          # the option wins
+
+
 def test_a_target_can_be_reselected_mid_video(golden):
     model, io = golden
     tracker = Tracker(model)

@@ -30,8 +30,8 @@ class TrackerConfig:
     template_factor: float = 2.0
     search_factor: float = 5.0
     margin: int = 10                 # clip_box keeps >= margin px inside the frame (official)
-    # The temporal clue (TQ + TC). None = official: on after NL grounding, off with an initial box (TRACK mode
-    # ran without the temporal module).
+    # The temporal clue (TQ + TC). None = on after NL grounding; after an initial box as the model's config
+    # says (`ModelConfig.temporal_after_box`: off for the paper model, as the official TRACK mode; on for Lite).
     temporal: bool | None = None
     # Beyond the paper (off by default):
     reground_below: float | None = None   # re-run grounding on the full frame when the score stays below this
@@ -131,7 +131,9 @@ class Tracker:
             result = TargetResult(tuple(box), corner_score(pred)[0])
         else:                    # NL+BB (paper: TRACK): the official tracker never used the temporal module
             box = [float(v) for v in check_box(prompt.box, H, W)]
-            first_roi, use_temporal = None, bool(self.config.temporal)
+            temporal = self.config.temporal
+            first_roi = None
+            use_temporal = bool(self.model.config.temporal_after_box if temporal is None else temporal)
             result = TargetResult(tuple(box), 1.0)
         template = self._encode_template(frame, box)
         if use_temporal and first_roi is None:

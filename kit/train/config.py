@@ -259,16 +259,18 @@ def synthetic_cpu() -> TrainConfig:
 
 def lite() -> TrainConfig:
     """The bundled JointNLT-Lite (assets/jointnlt-lite, model card in docs/model-card.md): the `lite` model
-    on the synthetic benchmark with a CPU budget of 14 epochs x 480 samples. Two departures from the paper
-    for a small budget, both documented in docs/training.md: MiniLM stays frozen (lr_language=0; its
-    weights then come from the package and are not shipped) and tracking is trained from the start with a
-    ground-truth template where grounding misses (`loss.template_from_gt_when_missed`)."""
+    on the synthetic benchmark, 4 epochs x 480 samples (batch 8, 240 steps), bf16, on 2 CPU cores. (The run
+    was planned for 14 epochs with a decay at 11 and stopped after 4 at the session's budget; with no decay
+    reached, these 4 epochs are exactly what it ran.) Two departures from the paper for a small budget, both
+    in docs/training.md: MiniLM stays frozen (lr_language=0; its weights then come from the package and are
+    not shipped) and tracking trains from the start with a ground-truth template where grounding misses
+    (`loss.template_from_gt_when_missed`)."""
     cfg = synthetic_cpu()
     cfg.name = "lite"
     cfg.model = ModelChoice(preset="lite", pretrained=True)
     cfg.loss = LossConfig(template_from_gt_when_missed=True)
-    cfg.optim = OptimConfig(lr_head=5e-4, lr_vision=2e-4, lr_language=0.0, epochs=14, samples_per_epoch=480,
-                            batch_size=8, warmup_epochs=1, milestones=(11,), precision="bf16")
+    cfg.optim = OptimConfig(lr_head=5e-4, lr_vision=2e-4, lr_language=0.0, epochs=4, samples_per_epoch=480,
+                            batch_size=8, warmup_epochs=1, milestones=(), precision="bf16")
     cfg.run = RunConfig(out_dir="runs/lite", workers=1, log_every=10, checkpoint_every=1, eval_every=2,
                         eval_dataset="synthetic:val", eval_samples=64)
     return cfg

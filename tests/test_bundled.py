@@ -1,0 +1,131 @@
+"""The bundled JointNLT-Lite (assets/jointnlt-lite): package-provided encoders left out of the file, the
+default weights everywhere, the export of a training run, and the CLI on the bundled examples."""
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from kit import checkpoint
+from kit.checkpoint import BUNDLED_MODEL, CheckpointError, load_model, load_pretrained, save_pretrained
+from kit.config import get_preset
+from kit.model import build_model
+from kit.train.export import export
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "assets" / "examples"
+
+
+def require_packages():
+    import importlib.util
+
+    from kit.model.pretrained import PACKAGES
+
+    for package in PACKAGES.values():
+        module = package.module
+        if importlib.util.find_spec(module) is None:
+            if os.environ.get("JOINTNLT_REQUIRE_PACKAGES") == "1":
+                pytest.fail(f"{module} is not installed (JOINTNLT_REQUIRE_PACKAGES=1)")
+            pytest.skip(f"{module} is not installed")
+
+
+@pytest.fixture(scope="module")
+def lite_model():
+    require_packages()
+    from kit.model.pretrained import build_pretrained_model
+
+    torch.manual_seed(0)
+    return build_pretrained_model(get_preset("lite"))
+
+
+def test_unchanged_package_encoder_is_left_out_and_read_back(lite_model, tmp_path):
+    from safetensors import safe_open
+
+    assert checkpoint.unchanged_package_modules(lite_model) == ["language_backbone", "visual_backbone"]
+    save_pretrained(lite_model, tmp_path, exclude_package_weights=("language_backbone",))
+    with safe_open(tmp_path / "model.safetensors", "pt") as f:
+        keys = list(f.keys())
+    assert keys and not any(k.startswith("language_backbone.") for k in keys)
+    assert json.loads((tmp_path / "config.json").read_text())["package_weights"] == ["language_backbone"]
+    back = load_pretrained(tmp_path)
+    for (name, a), (_, b) in zip(lite_model.state_dict().items(), back.state_dict().items()):
+        assert torch.equal(a, b), name
+
+
+def test_a_trained_encoder_is_never_left_out(lite_model, tmp_path):
+    model = load_pretrained(save_pretrained(lite_model, tmp_path / "full"))
+    with torch.no_grad():
+        model.language_backbone.bert.embeddings.word_embeddings.weight[5, 0] += 1.0
+    with pytest.raises(CheckpointError, match="differs from the package's weights"):
+        save_pretrained(model, tmp_path / "out", exclude_package_weights=("language_backbone",))
+    assert checkpoint.unchanged_package_modules(model) == ["visual_backbone"]
+    with pytest.raises(CheckpointError, match="only .* come from packages"):
+        save_pretrained(model, tmp_path / "out", exclude_package_weights=("box_head",))
+
+
+def test_export_keeps_what_training_changed(tmp_path):
+    torch.manual_seed(0)
+    model = build_model(get_preset("mini_test"))          # random encoders: nothing comes from a package
+    save_pretrained(model, tmp_path / "run" / "checkpoints" / "step00000002")
+    (tmp_path / "run" / "checkpoints" / "LATEST").write_text("step00000002\n")
+    source, left_out = export(tmp_path / "run", tmp_path / "model")
+    assert source.name == "step00000002" and left_out == []
+    back = load_model(tmp_path / "model")
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), back.state_dict().values()))
+    with pytest.raises(CheckpointError, match="neither a checkpoint folder"):
+        export(tmp_path / "model" / "nothing", tmp_path / "x")
+
+
+def test_the_bundled_model_is_the_default_and_small(monkeypatch):
+    require_packages()
+    monkeypatch.delenv("JOINTNLT_WEIGHTS", raising=False)
+    assert (BUNDLED_MODEL / "model.safetensors").stat().st_size <= 30 * 2**20
+    assert checkpoint.default_weights() == str(BUNDLED_MODEL)
+    model = load_model()
+    assert model.config.name == "lite" and not model.training
+    monkeypatch.setenv("JOINTNLT_WEIGHTS", "/nowhere/weights")
+    with pytest.raises(CheckpointError, match="/nowhere/weights: no such file"):
+        load_model()
+
+
+def test_examples_are_described_and_playable():
+    from kit.tracking.video import open_video
+
+    examples = json.loads((EXAMPLES / "examples.json").read_text())
+    assert {e["file"] for e in examples} == {"synthetic.mp4", "bunny.mp4"}
+    for e in examples:
+        video = open_video(EXAMPLES / e["file"])
+        W, H = video.original_size
+        x, y, w, h = e["box"]
+        assert e["text"].strip() and 0 <= x and 0 <= y and x + w <= W and y + h <= H and w > 0 and h > 0
+
+
+def _example_auc(mode: str) -> tuple[float, float]:
+    """AUC (%) of the bundled model and of the static first box on the synthetic example clip."""
+    from kit.evaluation.metrics import sequence_curves
+    from kit.tracking.tracker import Prompt, Tracker
+    from kit.tracking.video import open_video, read_boxes_txt
+
+    example = next(e for e in json.loads((EXAMPLES / "examples.json").read_text()) if e["file"] == "synthetic.mp4")
+    gt = read_boxes_txt(EXAMPLES / example["groundtruth"])
+    tracker = Tracker(load_model(), device="cpu")
+    boxes = []
+    for i, frame in open_video(EXAMPLES / example["file"]):
+        if i == 0:
+            prompt = Prompt(text=example["text"], box=tuple(example["box"]) if mode == "nlbb" else None)
+            state, (result,) = tracker.init(frame, [prompt])
+        else:
+            state, (result,) = tracker.step(state, frame)
+        boxes.append(result.box)
+    visible = gt[:, 2] > 0
+    ours = sequence_curves(np.array(boxes), gt, visible).success_curve.mean() * 100
+    static = sequence_curves(np.repeat(gt[:1], len(gt), axis=0), gt, visible).success_curve.mean() * 100
+    return ours, static
+
+
+def test_the_bundled_model_tracks_the_example_far_better_than_a_static_box(monkeypatch):
+    require_packages()
+    monkeypatch.delenv("JOINTNLT_WEIGHTS", raising=False)
+    ours, static = _example_auc("nlbb")
+    assert ours > static + 20, (ours, static)

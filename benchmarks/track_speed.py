@@ -133,11 +133,12 @@ def render(args, speed, memory) -> str:
              f"- video: generated {args.width}x{args.height}, 30 fps; NL+BB start; decode (PyAV) + track + draw + "
              "H.264 encode",
              f"- command: `python benchmarks/track_speed.py {' '.join(sys.argv[1:])}`", "",
-             "| precision | frames | seconds | frames/s | s/frame | official model step alone (s) |",
+             "| precision | frames | seconds | frames/s | s/frame | official paper-model step alone (s) |",
              "|---|---|---|---|---|---|"]
     for prec, r in speed.items():
+        official = OFFICIAL_CPU_STEP_S if args.preset == "paper" else "-"   # only the paper model has one
         lines.append(f"| {prec} | {r['frames']} | {r['seconds']:.1f} | {r['fps']:.2f} | {1 / r['fps']:.3f} | "
-                     f"{OFFICIAL_CPU_STEP_S} |")
+                     f"{official} |")
     if memory:
         rss = np.array([m for _, m in memory["samples"]])
         quarter = [rss[int(q * (len(rss) - 1))] for q in (0.25, 0.5, 0.75, 1.0)]

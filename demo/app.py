@@ -208,7 +208,7 @@ def build_app(config: DemoConfig | None = None, store: pipeline.ModelStore | Non
     # analytics_enabled=False: no usage analytics and no version check, so the page starts offline.
     with gr.Blocks(title=TITLE, delete_cache=(1800, config.keep_runs_s), analytics_enabled=False) as app:
         gr.Markdown(INTRO)
-        model_info = gr.Markdown(store.describe(), elem_id="model-info")
+        model_info = gr.Markdown(store.describe, elem_id="model-info")  # re-read on every page load
         gr.Markdown(caps, elem_id="caps")
         # Per session, dropped an hour after their last change (a closed tab leaves nothing behind for long).
         frame_state = gr.State(None, time_to_live=config.keep_runs_s)

@@ -129,3 +129,21 @@ def test_the_bundled_model_tracks_the_example_far_better_than_a_static_box(monke
     monkeypatch.delenv("JOINTNLT_WEIGHTS", raising=False)
     ours, static = _example_auc("nlbb")
     assert ours > static + 20, (ours, static)
+
+
+@pytest.mark.parametrize("example,extra", [("bunny.mp4", ["--box", "116,122,147,160"]), ("synthetic.mp4", [])])
+def test_the_cli_runs_the_bundled_model_on_the_examples(example, extra, tmp_path, capsys, monkeypatch):
+    """Issue 6's 'done when': a real sample video from a box (NL+BB), a synthetic one from the sentence
+    alone (NL), the bundled model, nothing downloaded (conftest puts the Hub client offline)."""
+    from kit.cli import EXIT_OK
+    from kit.track import main
+    from kit.tracking.video import open_video, read_boxes_txt
+
+    require_packages()
+    monkeypatch.delenv("JOINTNLT_WEIGHTS", raising=False)
+    text = next(e["text"] for e in json.loads((EXAMPLES / "examples.json").read_text()) if e["file"] == example)
+    out, boxes = tmp_path / "out.mp4", tmp_path / "boxes.txt"
+    assert main([str(EXAMPLES / example), "--text", text, *extra, "--out", str(out), "--boxes", str(boxes),
+                 "--max-frames", "12", "--device", "cpu"]) == EXIT_OK
+    assert read_boxes_txt(boxes).shape == (12, 4)
+    assert sum(1 for _ in open_video(out)) == 12

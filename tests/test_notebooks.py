@@ -3,9 +3,8 @@
 Each notebook keeps its key numbers in a dict `RESULTS`. A test runs the notebook with nbclient (one fresh
 kernel, as a reader would), with one extra cell at the end that prints `RESULTS` as JSON, and asserts on
 it: shapes, masks, identities of the metrics, the training loss falling. These hold for any weights. Keys
-starting with `quality_` depend on the trained weights: they are checked against `QUALITY` below, whose
-floors are deliberately loose (a pipeline that runs but learns nothing still passes) until the bundled
-model's numbers are known.
+starting with `quality_` depend on the trained weights: they are checked against the floors in `QUALITY`
+below, set from the bundled model's measured numbers with a margin.
 
 Each notebook runs in about a minute on 2 CPU cores (see notebooks/README.md); the set takes ~5 minutes.
 Deselect those runs with `-m "not notebook"`. The kernel gets `JOINTNLT_HEADLESS=1` (no sliders: kit/viz.py) and
@@ -26,9 +25,13 @@ NOTEBOOKS = ("01_components", "02_grounding_and_tracking", "03_training", "04_ab
              "06_evaluation")
 CELL_TIMEOUT_S = 600
 # Floors for the weight-dependent numbers (None = reported only). Tighten them once the bundled model is final.
+# Floors for the bundled JointNLT-Lite (docs/model-card.md). Measured 2026-11-25: 02 NL+BB mean IoU 0.70 on the
+# synthetic example; 03 tracking IoU 0.18 after the one-minute run (0.06 before). Not floored: 05's attention
+# mass inside the box (0.05: Lite's maps are not yet focused) and 06's grounding Acc@0.5 (0: Lite has not
+# learned grounding) -- both reported by the notebooks, neither a claim the model can back.
 QUALITY: dict[str, float | None] = {
-    "02.quality_nlbb_mean_iou": None,
-    "03.quality_after_track_iou": None,
+    "02.quality_nlbb_mean_iou": 0.5,
+    "03.quality_after_track_iou": 0.1,
     "05.quality_mass_in_box.TQ + TC": None,
     "06.grounding.acc_50": None,
 }

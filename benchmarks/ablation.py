@@ -1,0 +1,142 @@
+"""Table 1 of the paper on the synthetic benchmark: SepRM, MSRM, MSRM-TDec, MSRM-TM and the full model,
+each trained with the same budget, data order and seed, then evaluated on the test split.
+
+    python benchmarks/ablation.py --data /path/to/synthetic --work runs/ablation \
+        [--samples 800] [--sequences 25] [--threads 1]
+
+Training: the `lite` training preset (`python -m kit.train --preset lite`) with `model.variant=<variant>`,
+`optim.epochs=2`, `optim.samples_per_epoch=samples/2`, no warm-up or decay, no periodic evaluation.
+Evaluation (bf16): grounding accuracy on the 300 grounding_test images; NL+BB and NL tracking on the first
+`--sequences` sequences of the test split (AUC / P@20 / NP, `python -m kit.evaluate score`). Each finished
+step is kept, so a second call resumes. Writes benchmarks/results/ablation.{csv,md,png}.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import platform
+import shlex
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+VARIANTS = ("seprm", "msrm", "msrm_tdec", "msrm_tm", "full")
+TITLES = {"seprm": "SepRM", "msrm": "MSRM", "msrm_tdec": "MSRM-TDec", "msrm_tm": "MSRM-TM", "full": "Full (JointNLT)"}
+COLUMNS = ("variant", "grounding_acc", "grounding_miou", "nlbb_auc", "nlbb_p20", "nlbb_np", "nl_auc", "nl_p20")
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+def train_variant(variant: str, data: Path, out: Path, samples: int) -> Path:
+    from kit.train.config import get_train_preset, parse_overrides
+    from kit.train.main import train
+    from kit.train.state import latest_checkpoint
+
+    per_epoch = samples // 2
+    cfg = parse_overrides([f"model.variant={variant}", f"data.roots.synthetic={data}", f"run.out_dir={out}",
+                           "optim.epochs=2", f"optim.samples_per_epoch={per_epoch}", "optim.warmup_epochs=0",
+                           "optim.milestones=[]", "run.eval_every=0", "run.progress=false",
+                           "run.resume=auto"], get_train_preset("lite"))
+    done = latest_checkpoint(out / "checkpoints")
+    if done is None or not (out / "DONE").is_file():
+        train(cfg)
+        (out / "DONE").write_text("trained\n")
+    return latest_checkpoint(out / "checkpoints")
+
+
+def training_seconds(out: Path) -> float:
+    """Wall-clock training time of a run, from the last row of its log.csv (also right after a resume)."""
+    with open(out / "log.csv", newline="") as f:
+        return float(list(csv.DictReader(f))[-1]["elapsed_s"])
+
+
+def evaluate_variant(checkpoint: Path, data: Path, work: Path, sequences: int) -> dict:
+    from kit.checkpoint import load_pretrained
+    from kit.evaluate import _grounding
+    from kit.evaluation.runner import run_benchmark
+    from kit.evaluation.scoring import open_benchmark, score_trackers
+    from kit.runtime import precast_weights
+    from kit.tracking.tracker import Tracker, TrackerConfig
+
+    model = precast_weights(load_pretrained(checkpoint), "bf16")
+    args = argparse.Namespace(precision="bf16", quiet=True)
+    grounding = _grounding(args, data, "grounding_test", "", ["one_per_ref"], work / "grounding", model=model,
+                           device="cpu", dataset="synthetic")["one_per_ref"]
+    row = {"grounding_acc": grounding.acc_50, "grounding_miou": grounding.mean_iou}  # both in %
+    test = open_benchmark("synthetic", data, "test")
+    # Every variant was trained with its temporal clue always on (two search frames), so it tracks with it
+    # after a box start too (variants without a temporal module ignore the flag).
+    tracker = Tracker(model, TrackerConfig(temporal=True), device="cpu", precision="bf16")
+    for init in ("nlbb", "nl"):
+        run_benchmark(tracker, test, work / "results", init, init=init, max_sequences=sequences, log=print)
+    sequences_scored = [test[name] for name in test.names[:sequences]]
+    scores = dict(zip(("nlbb", "nl"), score_trackers(work / "results", ["nlbb", "nl"], sequences_scored)))
+    for init in ("nlbb", "nl"):
+        o = scores[init].overall
+        row.update({f"{init}_auc": o.auc, f"{init}_p20": o.precision})
+        if init == "nlbb":
+            row["nlbb_np"] = o.norm_precision
+    return row
+
+
+def write_outputs(rows: list[dict], command: str, seconds: dict) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    with open(RESULTS / "ablation.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=COLUMNS)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: (f"{row[k]:.2f}" if isinstance(row[k], float) else row[k]) for k in COLUMNS})
+    lines = ["| Variant | Grounding Acc@0.5 | Grounding mIoU | NL+BB AUC | NL+BB P@20 | NL+BB NP | NL AUC | NL P@20 | "
+             "Train min (wall) |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for row in rows:
+        lines.append(f"| {TITLES[row['variant']]} | " + " | ".join(f"{row[k]:.1f}" for k in COLUMNS[1:])
+                     + f" | {seconds.get(row['variant'], float('nan')) / 60:.0f} |")
+    (RESULTS / "ablation.md").write_text(
+        "# Ablations on the synthetic benchmark (cf. the paper's Table 1)\n\n" + "\n".join(lines) + "\n\n"
+        f"Command: `{command}`\n\nMachine: {platform.processor() or platform.machine()}, "
+        f"{os.cpu_count()} cores, torch threads {os.environ.get('OMP_NUM_THREADS', 'default')}; "
+        f"{time.strftime('%Y-%m-%d')}\n")
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.6))
+    names = [TITLES[r["variant"]] for r in rows]
+    for ax, key, title in zip(axes, ("grounding_miou", "nlbb_auc", "nl_auc"),
+                              ("Grounding mean IoU (%)", "NL+BB tracking AUC (%)", "NL tracking AUC (%)")):
+        ax.bar(names, [r[key] for r in rows], color="#4c72b0")
+        ax.set_ylim(bottom=0)
+        ax.set_title(title)
+        ax.tick_params(axis="x", rotation=35)
+    fig.tight_layout()
+    fig.savefig(RESULTS / "ablation.png", dpi=120)
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--data", type=Path, required=True, help="the synthetic benchmark root")
+    p.add_argument("--work", type=Path, default=Path("runs/ablation"))
+    p.add_argument("--samples", type=int, default=800, help="training samples per variant")
+    p.add_argument("--sequences", type=int, default=25, help="test sequences tracked per variant")
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
+    p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
+    args = p.parse_args(argv)
+    if args.threads:
+        import torch
+        torch.set_num_threads(args.threads)
+    command = "python benchmarks/ablation.py " + shlex.join(sys.argv[1:] if argv is None else argv)
+    rows, seconds = [], {}
+    for variant in args.variants:
+        checkpoint = train_variant(variant, args.data, args.work / variant, args.samples)
+        seconds[variant] = training_seconds(args.work / variant)
+        row = {"variant": variant, **evaluate_variant(checkpoint, args.data, args.work / variant, args.sequences)}
+        print(row, flush=True)
+        rows.append(row)
+        write_outputs(rows, command, seconds)
+
+
+if __name__ == "__main__":
+    main()

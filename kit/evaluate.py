@@ -50,6 +50,14 @@ def _model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
+def _benchmark_args(p: argparse.ArgumentParser, split_help: str = "lasot/otb/synthetic: test (default)") -> None:
+    """Which tracking benchmark and where its results go (run, score, baseline)."""
+    p.add_argument("--dataset", required=True, choices=TRACKING_BENCHMARKS)
+    p.add_argument("--root", required=True, type=Path)
+    p.add_argument("--split", help=split_help)
+    p.add_argument("--results", required=True, type=Path)
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     from kit.evaluation.runner import FRAME0, INITS
 
@@ -57,11 +65,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     sub = p.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="track every sequence of a benchmark, writing result files")
-    run.add_argument("--dataset", required=True, choices=TRACKING_BENCHMARKS)
-    run.add_argument("--root", required=True, type=Path)
-    run.add_argument("--split", help="lasot/otb/synthetic: test (default), train, ...; TNL2K has none")
+    _benchmark_args(run, "lasot/otb/synthetic: test (default), train, ...; TNL2K has none")
     run.add_argument("--tracker-name", required=True, help="the results sub-folder, e.g. jointnlt-nl")
-    run.add_argument("--results", required=True, type=Path)
     run.add_argument("--init", default="nl", choices=INITS, help="nl: sentence only; nlbb: sentence + GT box")
     run.add_argument("--frame0", default="gt", choices=FRAME0, help="row 0 of a result file (official: gt)")
     run.add_argument("--shard", default="0/1", help="i/n: sequences i, i+n, ... (n processes in parallel)")
@@ -72,10 +77,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     _model_args(run)
 
     score = sub.add_parser("score", help="score result folders (annotation files only)")
-    score.add_argument("--dataset", required=True, choices=TRACKING_BENCHMARKS)
-    score.add_argument("--root", required=True, type=Path)
-    score.add_argument("--split", help="lasot/otb/synthetic: test (default)")
-    score.add_argument("--results", required=True, type=Path)
+    _benchmark_args(score)
     score.add_argument("--trackers", nargs="+", help="tracker folders to score (default: all)")
     score.add_argument("--out", type=Path, help="report folder (default: <results>/_report)")
     score.add_argument("--attributes-dir", type=Path,
@@ -95,10 +97,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     _model_args(ground)
 
     baseline = sub.add_parser("baseline", help='write the "box stays where it started" results')
-    baseline.add_argument("--dataset", required=True, choices=TRACKING_BENCHMARKS)
-    baseline.add_argument("--root", required=True, type=Path)
-    baseline.add_argument("--split", help="lasot/otb/synthetic: test (default)")
-    baseline.add_argument("--results", required=True, type=Path)
+    _benchmark_args(baseline)
     baseline.add_argument("--tracker-name", default="static-box")
 
     paper = sub.add_parser(

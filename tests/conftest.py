@@ -41,3 +41,15 @@ def tiny_weights(tmp_path_factory):
     cfg.search_size, cfg.template_size = 160, 64
     torch.manual_seed(0)
     return save_pretrained(build_model(cfg), tmp_path_factory.mktemp("tiny"))
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One torch thread for a module's tests: the tiny test models gain nothing from threads, and
+    busy-waiting threads crawl on a shared 2-core machine. Use with pytestmark = usefixtures(...)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -14,6 +14,7 @@ from types import SimpleNamespace
 import av
 import numpy as np
 import pytest
+from video_files import zero_frame_video
 
 from demo import pipeline
 from demo.config import DemoConfig, config_from_env
@@ -26,15 +27,7 @@ SENTENCE = "the tangerine diamond on top"
 BOX = (16, 50, 31, 45)  # the example's box on frame 0 of synthetic.mp4 (320x240)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One torch thread: the tiny model is fastest so, and steady beside other work on 2 cores."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest: the tiny model on one thread
 
 
 @pytest.fixture(scope="module")
@@ -87,14 +80,6 @@ def test_only_files_in_the_allowed_folders_are_read(tmp_path):
         pipeline.check_input_path(None, roots)
 
 
-def _zero_frames(path):
-    with av.open(str(path), "w") as container:  # an AVI keeps a video track that has no frames
-        stream = container.add_stream("mpeg4", rate=25)
-        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
-        container.start_encoding()
-    return path
-
-
 def _truncated(path):
     data = SYNTHETIC.read_bytes()
     path.write_bytes(data[: len(data) // 3])
@@ -113,7 +98,7 @@ BAD_VIDEOS = {
                         "notes.mp4 is not a readable video"),
     "empty file": (lambda p: (p / "empty.mp4").write_bytes(b"") or p / "empty.mp4", "empty.mp4 is empty"),
     "image": (lambda p: _png(p / "photo.png"), "photo.png is an image"),
-    "no frames": (lambda p: _zero_frames(p / "zero.avi"), "zero.avi has a video stream but no frames"),
+    "no frames": (lambda p: zero_frame_video(p / "zero.avi"), "zero.avi has a video stream but no frames"),
 }
 
 

@@ -111,13 +111,7 @@ def no_image_reads(monkeypatch):
     monkeypatch.setattr(PIL.Image, "open", refuse)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """The tiny model gains nothing from threads, and busy-waiting threads crawl on a shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest: the tiny model on one thread
 
 
 # --- result files ----------------------------------------------------------------------------------------

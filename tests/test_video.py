@@ -10,6 +10,7 @@ import av
 import cv2
 import numpy as np
 import pytest
+from video_files import zero_frame_video
 
 from kit.tracking.video import (FrameBox, VideoError, VideoWriter, draw_result, draw_results, open_video,
                                 read_boxes_csv, read_boxes_txt, read_frame, write_boxes_csv, write_boxes_json,
@@ -151,14 +152,6 @@ def _audio_only(path):
     return path
 
 
-def _zero_frames(path):
-    with av.open(str(path), "w") as container:  # an AVI keeps a video track that has no frames
-        stream = container.add_stream("mpeg4", rate=25)
-        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
-        container.start_encoding()
-    return path
-
-
 def _truncated_index_at_end(path):
     full = make_video(path.with_name("full.mp4"), frames=noise_frames(64, 48, 20))
     data = full.read_bytes()
@@ -177,7 +170,7 @@ BAD_INPUTS = {
              (r"notes\.mp4 is not a readable video \(Invalid data found when processing input\); "
               r"is it a complete video file\?$")),
     "audio only": (lambda p: _audio_only(p / "sound.m4a"), r"sound\.m4a has no video stream \(only audio\)$"),
-    "zero frames": (lambda p: _zero_frames(p / "zero.avi"), r"zero\.avi has a video stream but no frames$"),
+    "zero frames": (lambda p: zero_frame_video(p / "zero.avi"), r"zero\.avi has a video stream but no frames$"),
     "truncated, index at end": (lambda p: _truncated_index_at_end(p / "cut.mp4"),
                                 r"cut\.mp4 is not a readable video \(Invalid data found when processing input\)"),
 }

@@ -2,10 +2,12 @@
 each trained with the same budget, data order and seed, then evaluated on the test split.
 
     python benchmarks/ablation.py --data /path/to/synthetic --work runs/ablation \
-        [--samples 800] [--sequences 25] [--threads 1]
+        [--ground-samples 4800] [--samples 800] [--sequences 25] [--threads 1]
 
-Training: the `lite` training preset (`python -m kit.train --preset lite`) with `model.variant=<variant>`,
-`optim.epochs=2`, `optim.samples_per_epoch=samples/2`, no warm-up or decay, no periodic evaluation.
+Training: the bundled model's two phases with `model.variant=<variant>`: `--ground-samples` of the
+`lite_ground` preset (grounding only), then `--samples` of the `lite` preset started from them
+(`model.init_from`), each as 2 epochs with no warm-up, decay or periodic evaluation. (The training aids
+that need a target decoder are ignored by SepRM and MSRM, which have none.)
 Evaluation (bf16): grounding accuracy on the 300 grounding_test images; NL+BB and NL tracking on the first
 `--sequences` sequences of the test split (AUC / P@20 / NP, `python -m kit.evaluate score`). Each finished
 step is kept, so a second call resumes. Writes benchmarks/results/ablation.{csv,md,png}.
@@ -30,27 +32,32 @@ COLUMNS = ("variant", "grounding_acc", "grounding_miou", "nlbb_auc", "nlbb_p20",
 RESULTS = ROOT / "benchmarks" / "results"
 
 
-def train_variant(variant: str, data: Path, out: Path, samples: int) -> Path:
+def train_variant(variant: str, data: Path, out: Path, ground_samples: int, samples: int) -> Path:
+    """Phase 1 (grounding only) in out/ground, phase 2 (joint, from phase 1) in out/joint; resumable."""
     from kit.train.config import get_train_preset, parse_overrides
     from kit.train.main import train
     from kit.train.state import latest_checkpoint
 
-    per_epoch = samples // 2
-    cfg = parse_overrides([f"model.variant={variant}", f"data.roots.synthetic={data}", f"run.out_dir={out}",
-                           "optim.epochs=2", f"optim.samples_per_epoch={per_epoch}", "optim.warmup_epochs=0",
-                           "optim.milestones=[]", "run.eval_every=0", "run.progress=false",
-                           "run.resume=auto"], get_train_preset("lite"))
-    done = latest_checkpoint(out / "checkpoints")
-    if done is None or not (out / "DONE").is_file():
-        train(cfg)
-        (out / "DONE").write_text("trained\n")
-    return latest_checkpoint(out / "checkpoints")
+    for phase, preset, count, extra in (("ground", "lite_ground", ground_samples, []),
+                                        ("joint", "lite", samples, [f"model.init_from={out / 'ground'}"])):
+        run = out / phase
+        cfg = parse_overrides([f"model.variant={variant}", f"data.roots.synthetic={data}", f"run.out_dir={run}",
+                               "optim.epochs=2", f"optim.samples_per_epoch={count // 2}", "optim.warmup_epochs=0",
+                               "optim.milestones=[]", "run.eval_every=0", "run.progress=false", "run.keep_checkpoints=1",
+                               "run.resume=auto", *extra], get_train_preset(preset))
+        if latest_checkpoint(run / "checkpoints") is None or not (run / "DONE").is_file():
+            train(cfg)
+            (run / "DONE").write_text("trained\n")
+    return latest_checkpoint(out / "joint" / "checkpoints")
 
 
 def training_seconds(out: Path) -> float:
-    """Wall-clock training time of a run, from the last row of its log.csv (also right after a resume)."""
-    with open(out / "log.csv", newline="") as f:
-        return float(list(csv.DictReader(f))[-1]["elapsed_s"])
+    """Wall-clock training time of both phases, from the last rows of their log.csv (also after a resume)."""
+    total = 0.0
+    for phase in ("ground", "joint"):
+        with open(out / phase / "log.csv", newline="") as f:
+            total += float(list(csv.DictReader(f))[-1]["elapsed_s"])
+    return total
 
 
 def evaluate_variant(checkpoint: Path, data: Path, work: Path, sequences: int) -> dict:
@@ -119,7 +126,8 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", type=Path, required=True, help="the synthetic benchmark root")
     p.add_argument("--work", type=Path, default=Path("runs/ablation"))
-    p.add_argument("--samples", type=int, default=800, help="training samples per variant")
+    p.add_argument("--ground-samples", type=int, default=4800, help="grounding-only samples per variant (phase 1)")
+    p.add_argument("--samples", type=int, default=800, help="joint training samples per variant (phase 2)")
     p.add_argument("--sequences", type=int, default=25, help="test sequences tracked per variant")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
     p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
@@ -130,7 +138,7 @@ def main(argv: list[str] | None = None) -> None:
     command = "python benchmarks/ablation.py " + shlex.join(sys.argv[1:] if argv is None else argv)
     rows, seconds = [], {}
     for variant in args.variants:
-        checkpoint = train_variant(variant, args.data, args.work / variant, args.samples)
+        checkpoint = train_variant(variant, args.data, args.work / variant, args.ground_samples, args.samples)
         seconds[variant] = training_seconds(args.work / variant)
         row = {"variant": variant, **evaluate_variant(checkpoint, args.data, args.work / variant, args.sequences)}
         print(row, flush=True)

@@ -67,6 +67,11 @@ class LanguageConfig:
     hf_config: dict[str, Any] = field(default_factory=lambda: dict(BERT_BASE_UNCASED))
     pretrained: str | None = None
     max_text_len: int = 40  # [CLS] + 38 WordPiece tokens + [SEP]
+    # The encoder's last hidden state is multiplied by this before the text projection (no weights). 1 = the
+    # paper. MiniLM's hidden states are ~13x smaller (RMS 0.45) than EfficientNet-Lite0's map (5.8), so with
+    # equal projections the text tokens enter the relation encoder ~7x weaker than the image tokens and a
+    # small budget learns to ignore them; `lite` scales them to the image tokens' size (docs/lite.md).
+    output_scale: float = 1.0
 
 
 @dataclass
@@ -117,6 +122,11 @@ class ModelConfig:
     # (paper's TRACK mode; the paper model is evaluated that way); a model trained only with the temporal
     # clue (the bundled Lite) loses the target without it. `TrackerConfig.temporal` overrides.
     temporal_after_box: bool = False
+    # Not in the paper: add the sentence (the mean of the projected text tokens over the real ones) to the
+    # target query whenever there is no temporal clue (grounding; tracking without history).
+    # The official query is a constant there, so the sentence reaches the boxes only through the relation
+    # encoder, which a small budget does not teach (docs/lite.md). Adds no weights; off = the official model.
+    text_in_query: bool = False
     name: str = "custom"
 
     @property
@@ -190,11 +200,11 @@ def lite() -> ModelConfig:
         name="lite",
         vision=VisionConfig(backbone="tf_efficientnet_lite0", pretrained="package",
                             pixel_mean=(0.5, 0.5, 0.5), pixel_std=(0.5, 0.5, 0.5)),  # TF EfficientNet's [-1, 1]
-        language=LanguageConfig(hf_config=dict(MINILM_L6), pretrained="package"),
+        language=LanguageConfig(hf_config=dict(MINILM_L6), pretrained="package", output_scale=7.0),
         transformer=TransformerConfig(hidden_dim=192, num_heads=6, ffn_dim=384, relation_layers=4,
                                       temporal_enc_layers=1, temporal_dec_layers=1, target_dec_layers=2,
                                       head_channels=96),
-        template_size=96, search_size=240, temporal_after_box=True,
+        template_size=96, search_size=240, temporal_after_box=True, text_in_query=True,
     )
 
 

@@ -6,6 +6,7 @@
     python -m kit.evaluate ground --root COCO_DIR --weights CKPT [--split val]
     python -m kit.evaluate ground --dataset synthetic --root DIR [--split grounding_test]
     python -m kit.evaluate baseline --dataset synthetic --root DIR --results DIR   # "box stays put"
+    python -m kit.evaluate baseline --kind centre --size 37,38 --dataset synthetic --root DIR --results DIR
     python -m kit.evaluate paper-table --weights CKPT [--data-root-lasot DIR] [--data-root-tnl2k DIR] \\
         [--data-root-otb DIR] [--data-root-refcocog DIR]
 
@@ -96,9 +97,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     ground.add_argument("--out", type=Path, help="folder for grounding.md / grounding_records.csv")
     _model_args(ground)
 
-    baseline = sub.add_parser("baseline", help='write the "box stays where it started" results')
+    baseline = sub.add_parser("baseline", help='write a trivial tracker\'s results: "the box stays where it '
+                              'started" (static) or "a box of the usual size in the middle" (centre)')
     _benchmark_args(baseline)
-    baseline.add_argument("--tracker-name", default="static-box")
+    baseline.add_argument("--kind", default="static", choices=["static", "centre"])
+    baseline.add_argument("--size", help="centre: the box's w,h in pixels, e.g. the training set's mean target size")
+    baseline.add_argument("--tracker-name", help="default: static-box / centre-prior")
 
     paper = sub.add_parser(
         "paper-table", help="run and score every benchmark given; print beside the paper",
@@ -279,12 +283,23 @@ def cmd_ground(args) -> int:
 # --- baseline --------------------------------------------------------------------------------------------
 
 def cmd_baseline(args) -> int:
-    from kit.evaluation.runner import static_box_baseline
+    from kit.evaluation.runner import centre_box_baseline, static_box_baseline
     from kit.evaluation.scoring import open_benchmark
 
+    if args.kind == "centre":
+        try:
+            size = tuple(float(v) for v in (args.size or "").split(","))
+        except ValueError:
+            size = ()
+        if len(size) != 2 or min(size) <= 0:
+            raise InputError(f"--kind centre needs --size W,H (two positive numbers), got {args.size!r}")
     dataset = open_benchmark(args.dataset, args.root, args.split)
-    n = static_box_baseline(dataset, args.results, args.tracker_name)
-    print(f"{args.tracker_name}: {n} result files in {args.results / args.tracker_name}", file=sys.stderr)
+    name = args.tracker_name or ("centre-prior" if args.kind == "centre" else "static-box")
+    if args.kind == "centre":
+        n = centre_box_baseline(dataset, args.results, size, name)
+    else:
+        n = static_box_baseline(dataset, args.results, name)
+    print(f"{name}: {n} result files in {args.results / name}", file=sys.stderr)
     return EXIT_OK
 
 

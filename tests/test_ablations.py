@@ -104,3 +104,18 @@ def test_grounding_ignores_the_template_placeholder():
         a = model.ground(text, s)
         b = model._predict("grounding", text, noisy, s, None, False, None)
     torch.testing.assert_close(a.boxes, b.boxes)
+
+
+def test_text_in_query_adds_the_sentence_only_where_there_is_no_temporal_clue():
+    model = _tiny("full").eval()
+    ids, mask, search, search_mask, template, template_mask = _inputs(model.config)
+    assert not get_preset("paper").text_in_query and get_preset("lite").text_in_query
+    with torch.no_grad():
+        text, image = model.encode_text(ids, mask), model.encode_image(search, search_mask)
+        tpl = model.encode_image(template, template_mask)
+        temporal = torch.randn(B, 256, 36)
+        off = (model.ground(text, image), model.track(text, tpl, image), model.track(text, tpl, image, temporal))
+        model.config.text_in_query = True
+        on = (model.ground(text, image), model.track(text, tpl, image), model.track(text, tpl, image, temporal))
+    assert not torch.allclose(off[0].boxes, on[0].boxes) and not torch.allclose(off[1].boxes, on[1].boxes)
+    torch.testing.assert_close(off[2].boxes, on[2].boxes, rtol=0, atol=0)   # with a temporal clue: unchanged

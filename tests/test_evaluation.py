@@ -410,6 +410,20 @@ def test_static_box_baseline_holds_the_first_box(tmp_path, capsys, no_image_read
     assert "static-box: 3 result files" in capsys.readouterr().err
 
 
+def test_centre_box_baseline_puts_a_fixed_box_in_the_middle(tmp_path, capsys):
+    root, results = make_lasot(tmp_path / "synthetic", images=True), tmp_path / "results"
+    assert main(["baseline", "--kind", "centre", "--size", "20,10", "--dataset", "synthetic", "--root", str(root),
+                 "--results", str(results)]) == EXIT_OK
+    for k, name in enumerate(LASOT_SEQS):
+        rows = read_result(result_file(results, "centre-prior", name))
+        assert (rows[0] == gt_boxes(k)[0].astype(int)).all()                  # frame 0: the ground truth
+        assert (rows[1:] == [(W - 20) // 2, (H - 10) // 2, 20, 10]).all()     # then the middle of the 64x48 frame
+    assert "centre-prior: 3 result files" in capsys.readouterr().err
+    assert main(["baseline", "--kind", "centre", "--dataset", "synthetic", "--root", str(root),
+                 "--results", str(results)]) == EXIT_BAD_INPUT
+    assert "--kind centre needs --size W,H" in capsys.readouterr().err
+
+
 def test_grounding_on_the_synthetic_grounding_images(tmp_path, tiny_weights, capsys):
     root = make_lasot(tmp_path / "synthetic", images=True)
     grounding = root / "grounding"

@@ -26,7 +26,8 @@ from kit.data import synthetic as syn
 from kit.train import config as tc
 from kit.train.actor import JointActor
 from kit.train.engine import train_one_epoch
-from kit.train.losses import box_terms, grounding_loss, tracking_loss
+from kit.train.losses import (box_terms, box_token_distribution, corner_map_loss, grounding_loss,
+                              target_attention_loss, tracking_loss)
 from kit.train.main import build_training_model, train
 from kit.train.optim import build_optimizer, build_scaler, build_scheduler, lr_factor, parameter_groups
 from kit.train.processing import Processing, all_padding, box_in_crop, collate, mentions_left_or_right
@@ -242,6 +243,42 @@ def test_tracking_loss_is_masked_by_the_grounding_iou():
     expected = 2 * terms.giou_loss[0].item() / 2 + 5 * terms.l1.item() * 0.5   # L1 scaled by the valid fraction
     assert tracking_loss(terms, mask).item() == pytest.approx(expected, abs=1e-6)
     assert tracking_loss(terms, torch.zeros(2)).item() == 0.0
+
+
+def test_corner_map_loss_targets_the_heads_corners():
+    # GT x,y,w,h (0.4,0.2,0.3,0.45) on a 10x10 map: centre (0.55,0.425), head half-size = GT half / 1.5 =
+    # (0.1,0.15): head corners (0.45,0.275) and (0.65,0.575), i.e. cells (4.5,2.75) and (6.5,5.75).
+    gt = torch.tensor([[0.4, 0.2, 0.3, 0.45]])
+    cells = torch.arange(10.0)
+
+    def gaussian_logits(u, v, sigma=1.0):
+        return (-0.5 * ((cells[None, :] - u) ** 2 + (cells[:, None] - v) ** 2) / sigma ** 2).reshape(1, 1, 10, 10)
+
+    exact = corner_map_loss(gaussian_logits(4.5, 2.75), gaussian_logits(6.5, 5.75), gt, 1.5)
+    assert exact.shape == (1,) and exact.item() == pytest.approx(0.0, abs=1e-5)     # KL of the target to itself
+    shifted = corner_map_loss(gaussian_logits(5.5, 2.75), gaussian_logits(6.5, 5.75), gt, 1.5)
+    far = corner_map_loss(gaussian_logits(0.0, 9.0), gaussian_logits(6.5, 5.75), gt, 1.5)
+    assert 0 < shifted.item() < far.item()
+    # one cell off in x on one map: KL of two unit Gaussians one sigma apart = 0.5 (up to truncation), halved
+    assert shifted.item() == pytest.approx(0.25, abs=0.02)
+    tl, br = torch.zeros(1, 1, 10, 10, requires_grad=True), torch.zeros(1, 1, 10, 10, requires_grad=True)
+    corner_map_loss(tl, br, gt, 1.5).sum().backward()                     # a flat map is pulled to each corner
+    for grad, (u, v) in ((tl.grad, (4.5, 2.75)), (br.grad, (6.5, 5.75))):
+        y, x = divmod(int(grad.flatten().argmin()), 10)
+        assert abs(x - u) <= 0.5 and abs(y - v) <= 0.75
+
+
+def test_target_attention_loss_puts_the_attention_on_the_boxs_cells():
+    gt = torch.tensor([[0.25, 0.0, 0.25, 0.5],      # exactly column 1, rows 0-1 of a 4x4 grid
+                       [0.2, 0.2, 0.1, 0.1]])       # straddles cells (0,0), (0,1), (1,0), (1,1) equally
+    dist = box_token_distribution(gt, 4)
+    expected = torch.zeros(2, 16)
+    expected[0, [1, 5]] = 0.5
+    expected[1, [0, 1, 4, 5]] = 0.25
+    torch.testing.assert_close(dist, expected)
+    assert target_attention_loss(expected[:, None], gt, 4).abs().max() < 1e-5      # attention = target: KL 0
+    uniform = torch.full((2, 1, 16), 1 / 16)
+    torch.testing.assert_close(target_attention_loss(uniform, gt, 4), torch.tensor([math.log(8), math.log(4)]))
 
 
 # --- sampling and processing ---------------------------------------------------------------------------------
@@ -473,7 +510,56 @@ def test_ground_truth_template_where_grounding_misses_trains_tracking_from_the_s
     assert a["loss_grounding"] == b["loss_grounding"]
 
 
-def test_lite_preset_freezes_minilm_and_uses_the_curriculum():
-    cfg = tc.get_train_preset("lite")
-    assert cfg.model.preset == "lite" and cfg.optim.lr_language == 0.0
-    assert cfg.loss.template_from_gt_when_missed and not tc.get_train_preset("paper").loss.template_from_gt_when_missed
+def test_lite_presets_are_two_phases_with_minilm_frozen_and_the_training_aids():
+    ground, joint, paper = (tc.get_train_preset(n) for n in ("lite_ground", "lite", "paper"))
+    assert ground.data.num_search == 0 and ground.model.pretrained and not ground.model.init_from
+    assert joint.data.num_search == 2 and joint.model.init_from == ground.run.out_dir
+    for cfg in (ground, joint):
+        assert cfg.model.preset == "lite" and cfg.optim.lr_language == 0.0
+        assert cfg.loss.corner_map_weight > 0 and cfg.loss.target_attention_weight > 0
+    assert joint.loss.template_from_gt_when_missed and not paper.loss.template_from_gt_when_missed
+    assert paper.loss.corner_map_weight == paper.loss.target_attention_weight == 0 and paper.data.num_search == 2
+
+
+def test_actor_encodes_the_sentence_and_the_template_once(smoke_parts):
+    cfg, model, processing, dataset = smoke_parts
+    batch = collate([dataset[(1, i)] for i in range(2)])
+    calls = {"text": 0, "image": []}
+    hooks = [model.language_backbone.register_forward_hook(lambda m, i, o: calls.__setitem__("text", calls["text"] + 1)),
+             model.visual_backbone.register_forward_hook(lambda m, i, o: calls["image"].append(i[0].shape[-1]))]
+    try:
+        JointActor(model, processing, cfg.loss, 2).eval()(batch)
+    finally:
+        for h in hooks:
+            h.remove()
+    S, T = model.config.search_size, model.config.template_size
+    assert calls["text"] == 1 and sorted(calls["image"]) == sorted([S, T, S, S])   # grounding, template, 2 searches
+
+
+def test_grounding_only_training_and_a_second_phase_from_its_weights(synthetic_root, tmp_path):
+    first = train(smoke_config(synthetic_root, tmp_path / "g", "data.num_search=0", "optim.epochs=1",
+                               "loss.corner_map_weight=1.0"))
+    rows = read_csv(tmp_path / "g" / "log.csv")
+    assert first["step"] == 4 and "aid_grounding" in rows[0] and "loss_track1" not in rows[0]
+    assert float(rows[0]["loss"]) > float(rows[0]["loss_grounding"])       # the corner-map term is added
+    assert set(read_csv(tmp_path / "g" / "eval.csv")[0]) == {"step", "epoch", "loss", "grounding_miou", "grounding_acc"}
+
+    cfg = smoke_config(synthetic_root, tmp_path / "j", f"model.init_from={tmp_path / 'g'}", "optim.epochs=1")  # run dir
+    from safetensors.torch import load_file
+    saved = load_file(Path(first["checkpoint"]) / "model.safetensors")
+    started = build_training_model(cfg).state_dict()
+    assert all(torch.equal(saved[k], started[k]) for k in saved)            # every weight from phase 1
+    second = train(cfg)
+    assert second["step"] == 4 and "loss_track2" in read_csv(tmp_path / "j" / "log.csv")[0]
+
+    from kit.checkpoint import CheckpointError
+    other = smoke_config(synthetic_root, tmp_path / "x", f"model.init_from={first['checkpoint']}", "model.variant=seprm")
+    with pytest.raises(CheckpointError):                                     # another architecture: strict
+        build_training_model(other)
+
+
+def test_num_search_takes_zero_one_or_two():
+    cfg = tc.parse_overrides(["data.num_search=0"], tc.get_train_preset("smoke"))
+    assert cfg.data.num_search == 0
+    with pytest.raises(ValueError, match="0 \\(grounding only\\)"):
+        tc.parse_overrides(["data.num_search=3"], tc.get_train_preset("smoke"))

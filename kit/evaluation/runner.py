@@ -135,6 +135,27 @@ def run_benchmark(tracker, dataset, results_dir: str | Path, tracker_name: str, 
     return summary
 
 
+def centre_box_baseline(dataset, results_dir: str | Path, size: tuple[float, float],
+                        tracker_name: str = "centre-prior", max_sequences: int | None = None) -> int:
+    """The trivial tracker for text-only starts, "a box of the usual size in the middle": frame 0 its ground
+    truth (as the toolkits score it), every later frame a `size` = (w, h) box centred in the frame (whose
+    size is read from frame 0's image). Returns the number of result files written."""
+    import cv2
+
+    names = select_sequences(dataset.names, (0, 1), max_sequences)
+    w, h = size
+    for name in names:
+        sequence = dataset[name]
+        image = cv2.imread(str(sequence.frames[0]), cv2.IMREAD_UNCHANGED)
+        if image is None:
+            raise OSError(f"cannot read {sequence.frames[0]}")
+        H, W = image.shape[:2]
+        boxes = np.tile([(W - w) / 2, (H - h) / 2, w, h], (len(sequence.boxes), 1)).astype(np.float64)
+        boxes[0] = sequence.boxes[0]
+        write_result(results_dir, tracker_name, name, boxes, [0.0] * len(boxes))
+    return len(names)
+
+
 def static_box_baseline(dataset, results_dir: str | Path, tracker_name: str = "static-box",
                         max_sequences: int | None = None) -> int:
     """The trivial tracker "the box stays where it started": every frame gets frame 0's ground-truth box

@@ -153,6 +153,8 @@ class JointNLT(nn.Module):
             trace["vl_joint_trans"] = out
 
         clue, temporal_attention = self._temporal_clue(text_cls, temporal, need_weights, trace)
+        if self.config.text_in_query and not torch.is_tensor(clue):   # no temporal clue: TQ + sentence
+            clue = self._sentence(text.tokens.transpose(0, 1), text.padding_mask).unsqueeze(0)   # (1,B,C)
         target_attention = []
         if self.config.architecture.target_decoder:
             query = self.target_query_embed.weight.unsqueeze(1).expand(-1, B, -1) + clue   # TQ + TC
@@ -162,6 +164,17 @@ class JointNLT(nn.Module):
             if trace is not None:
                 trace["target_decoder"] = target
         return self._boxes_and_roi(search_tokens, head, target_attention, temporal_attention, trace)
+
+    @staticmethod
+    def _sentence(text_out: torch.Tensor, padding_mask: torch.Tensor) -> torch.Tensor:
+        """(L,B,C) projected text tokens -> (B,C) their mean over the real tokens, layer-normalised: the sentence
+        embedding that sentence-transformer encoders such as MiniLM are trained to give. Taken before the
+        relation encoder, whose outputs at the text positions are mostly image content in a young model."""
+        real = (~padding_mask).T.unsqueeze(-1).to(text_out.dtype)           # (L,B,1)
+        mean = (text_out * real).sum(0) / real.sum(0).clamp(min=1)
+        # Normalised (no weights) to the scale of the query embedding it joins: the projected tokens start
+        # ~5x smaller, and the sentence would be a rounding error in the query.
+        return F.layer_norm(mean, mean.shape[-1:])
 
     def _temporal_clue(self, text_cls, temporal, need_weights, trace):
         if temporal is None or not self.config.architecture.temporal:

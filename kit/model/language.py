@@ -24,8 +24,9 @@ class LanguageBackbone(nn.Module):
         except TypeError:  # encoders without a pooler option (e.g. DistilBERT)
             self.bert = AutoModel.from_config(hf_cfg)
         self.num_channels = hf_cfg.hidden_size
+        self.output_scale = cfg.output_scale
 
     def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        out = self.bert(input_ids=ids, attention_mask=mask)
-        return out.last_hidden_state
+        hidden = self.bert(input_ids=ids, attention_mask=mask).last_hidden_state
+        return hidden if self.output_scale == 1.0 else hidden * self.output_scale
 

@@ -42,7 +42,9 @@ class DataConfig:
     # 'clean' = the whole file. RefCOCOg always uses the last sentence of a ref (§8 #29).
     sentence_mode: str = "official_train"
     # Sampler (§5.3)
-    num_search: int = 2               # 2 = two-step actor (forward_multiFrame); 1 = forward_joint
+    # 2 = two-step actor (forward_multiFrame); 1 = forward_joint; 0 = grounding only (not official: a
+    # grounding phase ~3x cheaper per sample, e.g. before a joint phase started with model.init_from)
+    num_search: int = 2
     max_grounding_frame: int = 30     # grounding frame among the first min(30, len) - 2 frames
     max_sample_interval: int = 200    # search frames within (g, g + 200 + gap)
     min_visible_frames: int = 7       # a video needs > 2*(num_search+1) = 6 visible frames ...
@@ -105,6 +107,16 @@ class LossConfig:
     # cut the template around the ground-truth box instead and train tracking on every sample. Official
     # (False): those samples get no tracking loss, so tracking learns nothing until grounding works.
     template_from_gt_when_missed: bool = False
+    # Training aid (not in the paper): weight of a KL loss that puts each corner heat map's mass on the cells
+    # of the ground-truth corner (`kit.train.losses.corner_map_loss`; sigma in cells), on every pass (tracking
+    # passes masked as their box loss). 0 = the official losses only. Makes grounding learnable in a small
+    # budget: the soft-argmax loss alone only moves the maps' means.
+    corner_map_weight: float = 0.0
+    corner_map_sigma: float = 1.0
+    # Training aid (not in the paper): weight of a KL loss that puts the target decoder's last cross-attention
+    # on the ground-truth box's tokens (`kit.train.losses.target_attention_loss`), on every pass (tracking
+    # masked). 0 = off. Needs a target decoder (variants without one ignore it).
+    target_attention_weight: float = 0.0
 
 
 @dataclass
@@ -114,13 +126,17 @@ class ModelChoice:
     through `kit.model.pretrained.build_pretrained_model`; `vision_weights` / `language_weights` name the
     sources ('' = what the preset says, 'none' = random, else 'package' (offline pip package), a local
     path, 'timm' or a Hub id such as 'bert-base-uncased' — the last two download; never in tests).
-    `pretrained=false` = every weight random."""
+    `pretrained=false` = every weight random. `init_from` starts every weight from a saved model."""
 
     preset: str = "paper"
     variant: str = "full"
     pretrained: bool = False
     vision_weights: str = ""
     language_weights: str = ""
+    # Start from these weights instead (fine-tuning, or a second phase after a first run): anything
+    # `kit.checkpoint.load_model` reads (our folder, e.g. runs/x/checkpoints/step00000120, an official
+    # checkpoint, hf://...), loaded strictly into this run's model; `pretrained` is then not used.
+    init_from: str = ""
 
 
 @dataclass
@@ -257,22 +273,38 @@ def synthetic_cpu() -> TrainConfig:
     )
 
 
+def lite_ground() -> TrainConfig:
+    """Phase 1 of the bundled JointNLT-Lite (docs/model-card.md): grounding only (`data.num_search=0`) on the
+    synthetic train sequences' first frames and grounding images, 50 epochs x 480 samples (batch 8, 3,000
+    steps), bf16, MiniLM frozen, with both training aids (corner maps and target attention, docs/training.md).
+    Grounding is what a small budget does not learn inside the joint step; alone it costs a third per sample."""
+    cfg = synthetic_cpu()
+    cfg.name = "lite_ground"
+    cfg.model = ModelChoice(preset="lite", pretrained=True)
+    cfg.data.num_search = 0
+    cfg.loss = LossConfig(corner_map_weight=1.0, target_attention_weight=1.0)
+    cfg.optim = OptimConfig(lr_head=5e-4, lr_vision=2e-4, lr_language=0.0, epochs=50, samples_per_epoch=480,
+                            batch_size=8, warmup_epochs=1, milestones=(), precision="bf16")
+    cfg.run = RunConfig(out_dir="runs/lite-ground", workers=1, log_every=10, checkpoint_every=1, keep_checkpoints=3,
+                        eval_every=2, eval_dataset="synthetic:val", eval_samples=64)
+    return cfg
+
+
 def lite() -> TrainConfig:
-    """The bundled JointNLT-Lite (assets/jointnlt-lite, model card in docs/model-card.md): the `lite` model
-    on the synthetic benchmark, 4 epochs x 480 samples (batch 8, 240 steps), bf16, on 2 CPU cores. (The run
-    was planned for 14 epochs with a decay at 11 and stopped after 4 at the session's budget; with no decay
-    reached, these 4 epochs are exactly what it ran.) Two departures from the paper for a small budget, both
-    in docs/training.md: MiniLM stays frozen (lr_language=0; its weights then come from the package and are
-    not shipped) and tracking trains from the start with a ground-truth template where grounding misses
-    (`loss.template_from_gt_when_missed`)."""
+    """Phase 2 of the bundled JointNLT-Lite (assets/jointnlt-lite, docs/model-card.md): the paper's joint step
+    (ground, template from the prediction, two tracking passes with the temporal clue) started from phase 1
+    (`lite_ground`, read from runs/lite-ground), 6 epochs x 480 samples (batch 8, 360 steps), bf16. Departures
+    from the paper for a small budget, all in docs/training.md: MiniLM stays frozen (lr_language=0; its
+    weights then come from the package and are not shipped), the two training aids stay on, and tracking
+    trains with a ground-truth template where grounding misses (`loss.template_from_gt_when_missed`)."""
     cfg = synthetic_cpu()
     cfg.name = "lite"
-    cfg.model = ModelChoice(preset="lite", pretrained=True)
-    cfg.loss = LossConfig(template_from_gt_when_missed=True)
-    cfg.optim = OptimConfig(lr_head=5e-4, lr_vision=2e-4, lr_language=0.0, epochs=4, samples_per_epoch=480,
+    cfg.model = ModelChoice(preset="lite", init_from="runs/lite-ground")
+    cfg.loss = LossConfig(template_from_gt_when_missed=True, corner_map_weight=1.0, target_attention_weight=1.0)
+    cfg.optim = OptimConfig(lr_head=5e-4, lr_vision=2e-4, lr_language=0.0, epochs=6, samples_per_epoch=480,
                             batch_size=8, warmup_epochs=1, milestones=(), precision="bf16")
-    cfg.run = RunConfig(out_dir="runs/lite", workers=1, log_every=10, checkpoint_every=1, eval_every=2,
-                        eval_dataset="synthetic:val", eval_samples=64)
+    cfg.run = RunConfig(out_dir="runs/lite", workers=1, log_every=10, checkpoint_every=1, keep_checkpoints=3,
+                        eval_every=2, eval_dataset="synthetic:val", eval_samples=64)
     return cfg
 
 
@@ -290,7 +322,7 @@ def smoke() -> TrainConfig:
     )
 
 
-PRESETS = {"paper": paper, "synthetic_cpu": synthetic_cpu, "lite": lite, "smoke": smoke}
+PRESETS = {"paper": paper, "synthetic_cpu": synthetic_cpu, "lite_ground": lite_ground, "lite": lite, "smoke": smoke}
 
 
 def get_train_preset(name: str) -> TrainConfig:
@@ -380,8 +412,9 @@ def validate(cfg: TrainConfig) -> None:
                          "non-zero length")
     if any(r < 0 for r in d.ratios) or sum(d.ratios) <= 0:
         raise ValueError(f"data.ratios must be >= 0 with a positive sum, got {d.ratios}")
-    if d.num_search not in (1, 2):
-        raise ValueError(f"data.num_search must be 1 (forward_joint) or 2 (two-step actor), got {d.num_search}")
+    if d.num_search not in (0, 1, 2):
+        raise ValueError(f"data.num_search must be 0 (grounding only), 1 (forward_joint) or 2 (two-step actor), "
+                         f"got {d.num_search}")
     if o.precision not in ("fp32", "bf16", "fp16"):
         raise ValueError(f"optim.precision must be fp32, bf16 or fp16, got {o.precision!r}")
     if len(o.betas) != 2:

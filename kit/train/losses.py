@@ -69,3 +69,52 @@ def tracking_loss(terms: BoxTerms, mask: torch.Tensor, giou_weight: float = 2.0,
                   l1_weight: float = 5.0) -> torch.Tensor:
     """mask (B,) float 0/1: samples whose grounding IoU > threshold."""
     return giou_weight * (terms.giou_loss * mask).mean() + l1_weight * terms.l1 * mask.mean()
+
+
+def corner_map_loss(score_tl: torch.Tensor, score_br: torch.Tensor, gt_xywh: torch.Tensor, box_enlarge: float,
+                    sigma: float = 1.0) -> torch.Tensor:
+    """(B,) KL divergence from a Gaussian target to each corner heat map's softmax, mean of the two corners.
+
+    Not in the paper (a training aid, `LossConfig.corner_map_weight`): the soft-argmax L1/GIoU loss only says
+    where the *mean* of a heat map should move; this says which cells the mass belongs on, which is what a
+    model that must pick one object among look-alikes has to learn. The targets are the corners of the box
+    the head should output: the ground truth shrunk by `box_enlarge` around its centre (the model returns
+    the head's w,h x 1.5). A cell k reads as coordinate k / W (its top-left corner, as the soft-argmax), so a
+    corner at normalised x sits at cell x * W; `sigma` is in cells. Zero when the map equals the target."""
+    B, _, H, W = score_tl.shape
+    gt = xywh_to_xyxy(gt_xywh.float()).clamp(0.0, 1.0)
+    centre, half = (gt[:, :2] + gt[:, 2:]) / 2, (gt[:, 2:] - gt[:, :2]) / (2 * box_enlarge)
+    scale = gt.new_tensor([W, H])
+    losses = []
+    for score, corner in ((score_tl, centre - half), (score_br, centre + half)):
+        u = corner * scale                                                             # (B,2) in cells
+        gx = torch.exp(-0.5 * ((torch.arange(W, device=u.device) - u[:, :1]) / sigma) ** 2)  # (B,W)
+        gy = torch.exp(-0.5 * ((torch.arange(H, device=u.device) - u[:, 1:]) / sigma) ** 2)  # (B,H)
+        target = (gy[:, :, None] * gx[:, None, :]).flatten(1)
+        target = target / target.sum(1, keepdim=True).clamp(min=EPS)
+        log_p = score.flatten(1).float().log_softmax(dim=1)
+        losses.append((target * (target.clamp(min=EPS).log() - log_p)).sum(1))
+    return (losses[0] + losses[1]) / 2
+
+
+def box_token_distribution(gt_xywh: torch.Tensor, size: int) -> torch.Tensor:
+    """(B,size*size) the share of the ground-truth box's area in each token's cell (row-major; cell (i, j)
+    covers [j, j+1) x [i, i+1) / size of the normalised image). Sums to 1 per sample."""
+    gt = xywh_to_xyxy(gt_xywh.float()).clamp(0.0, 1.0)
+    edges = torch.arange(size + 1, device=gt.device, dtype=gt.dtype) / size
+
+    def overlap(lo, hi):  # (B,) x (size,) -> (B,size) length of [lo,hi] inside each cell
+        return (torch.min(hi[:, None], edges[None, 1:]) - torch.max(lo[:, None], edges[None, :-1])).clamp(min=0)
+
+    area = (overlap(gt[:, 1], gt[:, 3])[:, :, None] * overlap(gt[:, 0], gt[:, 2])[:, None, :]).flatten(1)
+    return area / area.sum(1, keepdim=True).clamp(min=EPS)
+
+
+def target_attention_loss(attention: torch.Tensor, gt_xywh: torch.Tensor, size: int) -> torch.Tensor:
+    """(B,) KL divergence from the ground-truth box (`box_token_distribution`) to the target decoder's
+    cross-attention over the search tokens ((B,1,N) or (B,N), head-averaged). Not in the paper (a training
+    aid, `LossConfig.target_attention_weight`): it teaches the target query where the sentence's object is
+    directly, instead of through the corner head."""
+    target = box_token_distribution(gt_xywh, size)
+    attn = attention.float().reshape(target.shape)
+    return (target * (target.clamp(min=EPS).log() - attn.clamp(min=EPS).log())).sum(1)

@@ -191,10 +191,17 @@ class Processing:
             "grounding_box": torch.from_numpy(ground_box).float(),
             "grounding_coords": torch.tensor(ground.coords, dtype=torch.int64),
             "grounding_frame": frame,
-            "search_img": torch.stack(search_img), "search_mask": torch.stack(search_mask),
-            "search_box": torch.stack(search_box),
+            **self._stack_search(search_img, search_mask, search_box),
             "flip_allowed": torch.tensor(flip_allowed),
         }
+
+    def _stack_search(self, imgs: list, masks: list, boxes: list) -> dict:
+        """(n,3,S,S), (n,S,S), (n,4); n = 0 (grounding-only training) gives empty tensors of those shapes."""
+        if imgs:
+            return {"search_img": torch.stack(imgs), "search_mask": torch.stack(masks), "search_box": torch.stack(boxes)}
+        S = self.search_size
+        return {"search_img": torch.zeros(0, 3, S, S), "search_mask": torch.zeros(0, S, S, dtype=torch.bool),
+                "search_box": torch.zeros(0, 4)}
 
     def template(self, frame: np.ndarray, pred_box, coords, rng: np.random.Generator | None,
                  flip_allowed: bool = True) -> tuple[torch.Tensor, torch.Tensor]:

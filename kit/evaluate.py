@@ -4,7 +4,7 @@
         --tracker-name NAME --results DIR [--init nl|nlbb] [--shard i/n] [--device cuda] [--precision bf16]
     python -m kit.evaluate score --dataset lasot --root DIR --results DIR [--trackers A B] [--out DIR]
     python -m kit.evaluate ground --root COCO_DIR --weights CKPT [--split val]
-    python -m kit.evaluate ground --dataset synthetic --root DIR [--split grounding_test]
+    python -m kit.evaluate ground --dataset synthetic --root DIR [--split grounding_test] [--wrong-sentences]
     python -m kit.evaluate baseline --dataset synthetic --root DIR --results DIR   # "box stays put"
     python -m kit.evaluate baseline --kind centre --size 37,38 --dataset synthetic --root DIR --results DIR
     python -m kit.evaluate paper-table --weights CKPT [--data-root-lasot DIR] [--data-root-tnl2k DIR] \\
@@ -18,6 +18,7 @@ official sentence reader). `score` needs only annotation files. Exit status: 0 d
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -95,6 +96,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     ground.add_argument("--protocol", nargs="+", default=["one_per_ref", "per_expression"],
                         choices=["one_per_ref", "per_expression"])
     ground.add_argument("--out", type=Path, help="folder for grounding.md / grounding_records.csv")
+    ground.add_argument("--wrong-sentences", action="store_true",
+                        help="control: each image gets the next image's sentences (a model that ignores the words "
+                             "scores the same with and without)")
     _model_args(ground)
 
     baseline = sub.add_parser("baseline", help='write a trivial tracker\'s results: "the box stays where it '
@@ -247,6 +251,12 @@ def _synthetic_refs(root: Path, split: str):
             for i, seq in enumerate(data[name] for name in data.names)]
 
 
+def with_next_sentences(refs: list) -> list:
+    """The language control of `ground --wrong-sentences`: ref i keeps its image and box but gets the sentences
+    of ref i+1 (the last gets the first's)."""
+    return [dataclasses.replace(r, sentences=refs[(i + 1) % len(refs)].sentences) for i, r in enumerate(refs)]
+
+
 def _grounding(args, root: Path, split: str, split_by: str, protocols, out: Path | None, model=None, device=None,
                dataset: str = "refcocog"):
     from kit.checkpoint import load_model
@@ -259,6 +269,8 @@ def _grounding(args, root: Path, split: str, split_by: str, protocols, out: Path
         data = _synthetic_refs(root, split or "grounding_test")
     else:
         data = RefCOCOg(root, split=split or "val", split_by=split_by)
+    if getattr(args, "wrong_sentences", False):
+        data = with_next_sentences(list(data))
     if model is None:
         device = resolve_device(args.device)
         model = precast_weights(load_model(args.weights, device=device), args.precision)

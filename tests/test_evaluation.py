@@ -434,3 +434,16 @@ def test_grounding_on_the_synthetic_grounding_images(tmp_path, tiny_weights, cap
     assert main(["ground", "--dataset", "synthetic", "--root", str(root), "--weights", str(tiny_weights),
                  "--device", "cpu", "--quiet"]) == EXIT_OK
     assert "| one_per_ref | 3 |" in capsys.readouterr().out
+    assert main(["ground", "--dataset", "synthetic", "--root", str(root), "--weights", str(tiny_weights),
+                 "--device", "cpu", "--quiet", "--wrong-sentences"]) == EXIT_OK     # the language control
+    assert "| one_per_ref | 3 |" in capsys.readouterr().out
+
+
+def test_wrong_sentences_control_gives_each_image_the_next_ones_sentences():
+    from kit.data import ReferredObject
+    from kit.evaluate import with_next_sentences
+
+    refs = [ReferredObject(i, Path(f"{i}.jpg"), np.array([i, 0, 1, 1.0]), [f"s{i}a", f"s{i}b"], "val") for i in range(3)]
+    moved = with_next_sentences(refs)
+    assert [r.sentences for r in moved] == [["s1a", "s1b"], ["s2a", "s2b"], ["s0a", "s0b"]]
+    assert [(r.ref_id, r.image, r.box[0]) for r in moved] == [(r.ref_id, r.image, r.box[0]) for r in refs]

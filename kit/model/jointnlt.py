@@ -172,8 +172,9 @@ class JointNLT(nn.Module):
         relation encoder, whose outputs at the text positions are mostly image content in a young model."""
         real = (~padding_mask).T.unsqueeze(-1).to(text_out.dtype)           # (L,B,1)
         mean = (text_out * real).sum(0) / real.sum(0).clamp(min=1)
-        # Normalised (no weights) to the scale of the query embedding it joins: the projected tokens start
-        # ~5x smaller, and the sentence would be a rounding error in the query.
+        # Normalised (no weights) to the scale of the query embedding it joins (unit variance per channel,
+        # as the embedding's init): unnormalised, the mean of MiniLM's projected tokens was ~5x smaller than
+        # TQ and the sentence hardly moved the query (docs/training.md, pilot runs).
         return F.layer_norm(mean, mean.shape[-1:])
 
     def _temporal_clue(self, text_cls, temporal, need_weights, trace):

@@ -64,9 +64,10 @@ def build_training_model(cfg: TrainConfig):
                          f"sentences are tokenised with bert-base-uncased ({BERT_VOCAB_SIZE}); choose another preset")
     if cfg.model.init_from:
         from kit.checkpoint import load_model
+        from kit.train.export import checkpoint_dir
         source = Path(cfg.model.init_from)
-        if (source / "checkpoints").is_dir():  # a run's out_dir: its latest checkpoint
-            source = latest_checkpoint(source / "checkpoints") or source
+        if (source / "checkpoints").is_dir():  # a run's out_dir: its latest checkpoint, as export takes it
+            source = checkpoint_dir(source)
         return load_model(source, config=mcfg).train()  # strict: this run's architecture
     if cfg.model.pretrained:
         try:

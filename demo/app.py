@@ -253,7 +253,8 @@ def build_app(config: DemoConfig | None = None, store: pipeline.ModelStore | Non
         run.click(handlers.start, None, None, queue=False).then(
             handlers.run, [video_in, text, box, mode, attention], [status, grounding, video_out, plot, files],
             concurrency_limit=config.concurrency, concurrency_id="model",
-            show_progress_on=[video_out])  # one bar, where the video will be; the first-frame result stays visible
+            show_progress_on=[video_out]  # one bar, where the video will be; the first-frame result stays visible
+        ).then(store.describe, None, model_info, queue=False)  # the model line now says loaded (or why not)
         stop.click(handlers.stop, None, status, queue=False)
         app.load(store.describe, None, model_info, queue=False)
     app.queue(default_concurrency_limit=config.concurrency, max_size=config.queue_size)

@@ -60,6 +60,8 @@ def test_bundled_video_is_tracked_and_its_boxes_downloaded(page, artifacts, tmp_
     page.wait_for_function(VIDEO_PLAYABLE, timeout=run_timeout_ms)
     _wait_status(page, "Done: 100 frames")
     assert page.locator("#grounding img").is_visible()  # the first frame's result
+    # The model line, drawn before the model was loaded, is refreshed by the run.
+    page.locator("#model-info").filter(has_text="Model:").filter(has_not_text="not loaded").wait_for(timeout=5_000)
     page.locator("#scores canvas, #scores svg").first.wait_for()
     page.screenshot(path=artifacts / "03-tracked.png", full_page=True)
 

@@ -7,7 +7,8 @@ each trained with the same budget, data order and seed, then evaluated on the te
 Training: the bundled model's two phases with `model.variant=<variant>`: `--ground-samples` of the
 `lite_ground` preset (grounding only), then `--samples` of the `lite` preset started from them
 (`model.init_from`), each as 2 epochs with no warm-up, decay or periodic evaluation. (The training aids
-that need a target decoder are ignored by SepRM and MSRM, which have none.)
+that need a target decoder are ignored by SepRM and MSRM, which have none. The full model's phase 1 is
+MSRM-TM's: for grounding they are the same network, see SHARED_PHASE1.)
 Evaluation (bf16): grounding accuracy on the 300 grounding_test images; NL+BB and NL tracking on the first
 `--sequences` sequences of the test split (AUC / P@20 / NP, `python -m kit.evaluate score`). Each finished
 step is kept (a variant's scores in <work>/<variant>/scores.json), so a second call resumes.
@@ -37,30 +38,41 @@ COLUMNS = ("variant", "grounding_acc", "grounding_miou", "nlbb_auc", "nlbb_p20",
 RESULTS = ROOT / "benchmarks" / "results"
 
 
-def train_variant(variant: str, data: Path, out: Path, ground_samples: int, samples: int) -> Path:
-    """Phase 1 (grounding only) in out/ground, phase 2 (joint, from phase 1) in out/joint; resumable."""
+# `full` differs from `msrm_tm` only in SGTM reading the NL CLS token, and SGTM never runs while grounding:
+# their phase 1 is the same computation (same parameters, seed and data order; tests/test_ablations.py), so it
+# is trained once, as msrm_tm's, and both variants' phase 2 start from it.
+SHARED_PHASE1 = {"full": "msrm_tm"}
+
+
+def phase1_dir(variant: str, work: Path) -> Path:
+    return work / SHARED_PHASE1.get(variant, variant) / "ground"
+
+
+def train_variant(variant: str, data: Path, work: Path, ground_samples: int, samples: int) -> Path:
+    """Phase 1 (grounding only) in phase1_dir, phase 2 (joint, from phase 1) in work/variant/joint; resumable."""
     from kit.train.config import get_train_preset, parse_overrides
     from kit.train.main import train
     from kit.train.state import latest_checkpoint
 
-    for phase, preset, count, extra in (("ground", "lite_ground", ground_samples, []),
-                                        ("joint", "lite", samples, [f"model.init_from={out / 'ground'}"])):
-        run = out / phase
-        cfg = parse_overrides([f"model.variant={variant}", f"data.roots.synthetic={data}", f"run.out_dir={run}",
+    ground = phase1_dir(variant, work)
+    for run, model, preset, count, extra in (
+            (ground, SHARED_PHASE1.get(variant, variant), "lite_ground", ground_samples, []),
+            (work / variant / "joint", variant, "lite", samples, [f"model.init_from={ground}"])):
+        cfg = parse_overrides([f"model.variant={model}", f"data.roots.synthetic={data}", f"run.out_dir={run}",
                                "optim.epochs=2", f"optim.samples_per_epoch={count // 2}", "optim.warmup_epochs=0",
                                "optim.milestones=[]", "run.eval_every=0", "run.progress=false", "run.keep_checkpoints=1",
                                "run.resume=auto", *extra], get_train_preset(preset))
         if latest_checkpoint(run / "checkpoints") is None or not (run / "DONE").is_file():
             train(cfg)
             (run / "DONE").write_text("trained\n")
-    return latest_checkpoint(out / "joint" / "checkpoints")
+    return latest_checkpoint(work / variant / "joint" / "checkpoints")
 
 
-def training_seconds(out: Path) -> float:
+def training_seconds(variant: str, work: Path) -> float:
     """Wall-clock training time of both phases, from the last rows of their log.csv (also after a resume)."""
     total = 0.0
-    for phase in ("ground", "joint"):
-        with open(out / phase / "log.csv", newline="") as f:
+    for run in (phase1_dir(variant, work), work / variant / "joint"):
+        with open(run / "log.csv", newline="") as f:
             total += float(list(csv.DictReader(f))[-1]["elapsed_s"])
     return total
 
@@ -98,15 +110,23 @@ def variant_row(variant: str, args: argparse.Namespace) -> dict:
     """Train and evaluate one variant, or read its kept scores (written only after a complete evaluation)."""
     out = args.work / variant
     kept = out / "scores.json"
-    checkpoint = train_variant(variant, args.data, out, args.ground_samples, args.samples)
+    checkpoint = train_variant(variant, args.data, args.work, args.ground_samples, args.samples)
     if kept.is_file() and kept.stat().st_mtime >= checkpoint.stat().st_mtime:
         row = json.loads(kept.read_text())
         if row.get("sequences") == args.sequences:
             return row
     row = {"variant": variant, **evaluate_variant(checkpoint, args.data, out, args.sequences),
-           "train_s": training_seconds(out), "sequences": args.sequences}
+           "train_s": training_seconds(variant, args.work), "sequences": args.sequences}
     kept.write_text(json.dumps(row, indent=1) + "\n")
     return row
+
+
+def phase1_ready(variant: str, args: argparse.Namespace) -> bool:
+    """False while another process of this call will train (or is training) the phase 1 `variant` starts from."""
+    owner = SHARED_PHASE1.get(variant)
+    if owner is None or owner not in args.variants:
+        return True
+    return (phase1_dir(owner, args.work) / "DONE").is_file()
 
 
 def run_in_processes(args: argparse.Namespace) -> None:
@@ -117,8 +137,10 @@ def run_in_processes(args: argparse.Namespace) -> None:
             "--sequences", str(args.sequences), "--threads", str(args.threads or 1), "--jobs", "1", "--no-write"]
     pending, running = list(args.variants), []
     while pending or running:
-        while pending and len(running) < args.jobs:
-            variant = pending.pop(0)
+        ready = [v for v in pending if phase1_ready(v, args)]
+        while ready and len(running) < args.jobs:
+            variant = ready.pop(0)
+            pending.remove(variant)
             args.work.joinpath(variant).mkdir(parents=True, exist_ok=True)
             log = open(args.work / variant / "ablation.log", "a")
             running.append((variant, subprocess.Popen([*base, "--variants", variant], env=env, stdout=log,

@@ -119,3 +119,22 @@ def test_text_in_query_adds_the_sentence_only_where_there_is_no_temporal_clue():
         on = (model.ground(text, image), model.track(text, tpl, image), model.track(text, tpl, image, temporal))
     assert not torch.allclose(off[0].boxes, on[0].boxes) and not torch.allclose(off[1].boxes, on[1].boxes)
     torch.testing.assert_close(off[2].boxes, on[2].boxes, rtol=0, atol=0)   # with a temporal clue: unchanged
+
+
+def test_full_and_msrm_tm_are_one_network_for_grounding():
+    """benchmarks/ablation.py trains their grounding-only phase once: same parameters from the same seed, same
+    grounding output; only tracking with a temporal clue (SGTM reading the NL CLS token) tells them apart."""
+    tm, full = _tiny("msrm_tm").eval(), _tiny("full").eval()
+    state_tm, state_full = tm.state_dict(), full.state_dict()
+    assert state_tm.keys() == state_full.keys()
+    assert all(torch.equal(state_tm[k], state_full[k]) for k in state_tm)
+    ids, mask, search, search_mask, template, template_mask = _inputs(tm.config)
+    temporal = torch.randn(B, 256, 72, generator=torch.Generator().manual_seed(3))
+    with torch.inference_mode():
+        out = []
+        for model in (tm, full):
+            text, s = model.encode_text(ids, mask), model.encode_image(search, search_mask)
+            out.append((model.ground(text, s).boxes,
+                        model.track(text, model.encode_image(template, template_mask), s, temporal).boxes))
+    assert torch.equal(out[0][0], out[1][0])
+    assert not torch.equal(out[0][1], out[1][1])

@@ -14,7 +14,8 @@ Evaluation (bf16): grounding accuracy on the 300 grounding_test images; NL+BB an
 step is kept (a variant's scores in <work>/<variant>/scores.json), so a second call resumes.
 `--jobs N` trains and evaluates the variants in N processes of `--threads` torch threads each: on 2 cores,
 two single-thread processes train ~25 % more samples per second than one two-thread process.
-Writes benchmarks/results/ablation.{csv,md,png}.
+Writes benchmarks/results/ablation.{csv,md,png}, with a last row of what no model scores on the same
+images and sequences (a centre box for grounding and NL, the first box kept for NL+BB).
 """
 from __future__ import annotations
 
@@ -33,7 +34,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 VARIANTS = ("seprm", "msrm", "msrm_tdec", "msrm_tm", "full")
-TITLES = {"seprm": "SepRM", "msrm": "MSRM", "msrm_tdec": "MSRM-TDec", "msrm_tm": "MSRM-TM", "full": "Full (JointNLT)"}
+TITLES = {"seprm": "SepRM", "msrm": "MSRM", "msrm_tdec": "MSRM-TDec", "msrm_tm": "MSRM-TM", "full": "Full (JointNLT)",
+          "baselines": "No model: centre box (grounding, NL) / first box kept (NL+BB)"}
 COLUMNS = ("variant", "grounding_acc", "grounding_miou", "nlbb_auc", "nlbb_p20", "nlbb_np", "nl_auc", "nl_p20")
 RESULTS = ROOT / "benchmarks" / "results"
 
@@ -106,6 +108,48 @@ def evaluate_variant(checkpoint: Path, data: Path, work: Path, sequences: int) -
     return row
 
 
+def mean_target_size(data: Path) -> tuple[float, float]:
+    """The training split's mean visible box (w, h): the centre baseline's box."""
+    import numpy as np
+    from kit.data import load_dataset
+
+    train = load_dataset("synthetic", data, split="train")
+    boxes = np.concatenate([np.asarray(train[name].boxes, dtype=np.float64) for name in train.names])
+    visible = boxes[(boxes[:, 2] > 0) & (boxes[:, 3] > 0)]
+    return float(visible[:, 2].mean()), float(visible[:, 3].mean())
+
+
+def baseline_row(data: Path, work: Path, sequences: int) -> dict:
+    """What no model at all scores on the same images and sequences: grounding and NL with a box of the
+    training split's mean size in the middle of the image (`kit.evaluate baseline --kind centre`), NL+BB
+    with the first box kept for every frame (`--kind static`)."""
+    import cv2
+    import numpy as np
+    from kit.evaluate import _synthetic_refs
+    from kit.evaluation.metrics import grounding_accuracy
+    from kit.evaluation.runner import centre_box_baseline, static_box_baseline
+    from kit.evaluation.scoring import open_benchmark, score_trackers
+
+    w, h = mean_target_size(data)
+    pred, gt = [], []
+    for ref in _synthetic_refs(data, "grounding_test"):
+        H, W = cv2.imread(str(ref.image), cv2.IMREAD_UNCHANGED).shape[:2]
+        pred.append([(W - w) / 2, (H - h) / 2, (W + w) / 2, (H + h) / 2])
+        x, y, bw, bh = np.asarray(ref.box, dtype=np.float64)
+        gt.append([x, y, x + bw, y + bh])
+    grounding = grounding_accuracy(np.array(pred), np.array(gt))
+    test = open_benchmark("synthetic", data, "test")
+    results = work / "baselines"
+    centre_box_baseline(test, results, (w, h), "centre-prior", max_sequences=sequences)
+    static_box_baseline(test, results, "static-box", max_sequences=sequences)
+    centre, static = score_trackers(results, ["centre-prior", "static-box"],
+                                    [test[name] for name in test.names[:sequences]])
+    return {"variant": "baselines", "grounding_acc": grounding.acc_50, "grounding_miou": grounding.mean_iou,
+            "nlbb_auc": static.overall.auc, "nlbb_p20": static.overall.precision,
+            "nlbb_np": static.overall.norm_precision, "nl_auc": centre.overall.auc,
+            "nl_p20": centre.overall.precision, "train_s": 0.0, "box": [w, h]}
+
+
 def variant_row(variant: str, args: argparse.Namespace) -> dict:
     """Train and evaluate one variant, or read its kept scores (written only after a complete evaluation)."""
     out = args.work / variant
@@ -168,19 +212,30 @@ def write_outputs(rows: list[dict], command: str, jobs: int, threads: int, resul
     lines = ["| Variant | Grounding Acc@0.5 | Grounding mIoU | NL+BB AUC | NL+BB P@20 | NL+BB NP | NL AUC | NL P@20 | "
              "Train min (wall) |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for row in rows:
+        minutes = f"{row['train_s'] / 60:.0f}" if row["variant"] != "baselines" else "–"
         lines.append(f"| {TITLES[row['variant']]} | " + " | ".join(f"{row[k]:.1f}" for k in COLUMNS[1:])
-                     + f" | {row['train_s'] / 60:.0f} |")
+                     + f" | {minutes} |")
+    sizes = [r["box"] for r in rows if r["variant"] == "baselines"]
+    notes = ("" if not sizes else f"The centre box is the training split's mean visible target size, "
+             f"{sizes[0][0]:.1f} × {sizes[0][1]:.1f} px. ")
     (results / "ablation.md").write_text(
         "# Ablations on the synthetic benchmark (cf. the paper's Table 1)\n\n" + "\n".join(lines) + "\n\n"
+        f"{notes}The full model's training minutes include MSRM-TM's phase 1, which it starts from (the same "
+        "network for grounding). Reading and caveats: docs/model-card.md, section Ablation.\n\n"
         f"Command: `{command}`\n\nMachine: {platform.processor() or platform.machine()}, "
         f"{os.cpu_count()} cores, {jobs} variant(s) trained at a time with torch threads "
         f"{threads or 'default'} each (so wall minutes are per process, not per core); "
         f"{time.strftime('%Y-%m-%d')}\n")
-    fig, axes = plt.subplots(1, 3, figsize=(12, 3.6))
-    names = [TITLES[r["variant"]] for r in rows]
-    for ax, key, title in zip(axes, ("grounding_miou", "nlbb_auc", "nl_auc"),
-                              ("Grounding mean IoU (%)", "NL+BB tracking AUC (%)", "NL tracking AUC (%)")):
-        ax.bar(names, [r[key] for r in rows], color="#4c72b0")
+    variants = [r for r in rows if r["variant"] != "baselines"]
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.8))
+    names = [TITLES[r["variant"]] for r in variants]
+    for ax, key, title in zip(axes, ("grounding_acc", "nlbb_auc", "nl_auc"),
+                              ("Grounding Acc@0.5 (%)", "NL+BB tracking AUC (%)", "NL tracking AUC (%)")):
+        ax.bar(names, [r[key] for r in variants], color="#4c72b0")
+        for r in rows:
+            if r["variant"] == "baselines":
+                ax.axhline(r[key], color="#c44e52", linestyle="--", label="no model")
+                ax.legend(loc="best", fontsize=8)
         ax.set_ylim(bottom=0)
         ax.set_title(title)
         ax.tick_params(axis="x", rotation=35)
@@ -211,8 +266,9 @@ def main(argv: list[str] | None = None) -> None:
     for variant in args.variants:
         rows.append(variant_row(variant, args))
         print(rows[-1], flush=True)
-        if not args.no_write:
-            write_outputs(rows, "python benchmarks/ablation.py " + shlex.join(argv), args.jobs, args.threads, args.results)
+    if not args.no_write:
+        rows.append(baseline_row(args.data, args.work, args.sequences))
+        write_outputs(rows, "python benchmarks/ablation.py " + shlex.join(argv), args.jobs, args.threads, args.results)
 
 
 if __name__ == "__main__":

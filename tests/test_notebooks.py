@@ -197,7 +197,11 @@ def test_04_ablations(notebook_env):
         columns = {"variant", "grounding_acc", "grounding_miou", "nlbb_auc", "nlbb_p20", "nlbb_np", "nl_auc", "nl_p20"}
         rows = r["committed"]
         assert rows and all(set(row) == columns for row in rows)
-        assert [row["variant"] for row in rows] == [v for v in order if v in {row["variant"] for row in rows}]
+        names = [row["variant"] for row in rows]
+        assert names == [v for v in order + ["baselines"] if v in set(names)]
+        if "baselines" in names and "full" in names:  # the full model beats no model at all, on every measure
+            full, none = rows[names.index("full")], rows[names.index("baselines")]
+            assert all(full[k] > none[k] for k in columns - {"variant"})
 
 
 @pytest.mark.notebook

@@ -108,6 +108,24 @@ def evaluate_variant(checkpoint: Path, data: Path, work: Path, sequences: int) -
     return row
 
 
+def standard_errors(data: Path, results: Path, trackers: dict[str, str], sequences: int,
+                    grounding_acc: float) -> dict:
+    """One standard error of each headline number: Acc@0.5 over the grounding images (binomial), AUC over the
+    sequences (the benchmark's AUC is the mean of the per-sequence AUCs). `trackers`: column -> result name."""
+    import numpy as np
+    from kit.evaluate import _synthetic_refs
+    from kit.evaluation.scoring import open_benchmark, score_trackers
+
+    images = len(_synthetic_refs(data, "grounding_test"))
+    se = {"grounding_acc": float(np.sqrt(grounding_acc * (100.0 - grounding_acc) / images))}
+    test = open_benchmark("synthetic", data, "test")
+    scores = score_trackers(results, list(trackers.values()), [test[name] for name in test.names[:sequences]])
+    for column, score in zip(trackers, scores):
+        aucs = np.array([s.result.auc for s in score.sequences])
+        se[column] = float(aucs.std(ddof=1) / np.sqrt(len(aucs)))
+    return se
+
+
 def mean_target_size(data: Path) -> tuple[float, float]:
     """The training split's mean visible box (w, h): the centre baseline's box."""
     import numpy as np
@@ -147,7 +165,9 @@ def baseline_row(data: Path, work: Path, sequences: int) -> dict:
     return {"variant": "baselines", "grounding_acc": grounding.acc_50, "grounding_miou": grounding.mean_iou,
             "nlbb_auc": static.overall.auc, "nlbb_p20": static.overall.precision,
             "nlbb_np": static.overall.norm_precision, "nl_auc": centre.overall.auc,
-            "nl_p20": centre.overall.precision, "train_s": 0.0, "box": [w, h]}
+            "nl_p20": centre.overall.precision, "train_s": 0.0, "box": [w, h],
+            "se": standard_errors(data, results, {"nlbb_auc": "static-box", "nl_auc": "centre-prior"}, sequences,
+                                  grounding.acc_50)}
 
 
 def variant_row(variant: str, args: argparse.Namespace) -> dict:
@@ -155,13 +175,13 @@ def variant_row(variant: str, args: argparse.Namespace) -> dict:
     out = args.work / variant
     kept = out / "scores.json"
     checkpoint = train_variant(variant, args.data, args.work, args.ground_samples, args.samples)
-    if kept.is_file() and kept.stat().st_mtime >= checkpoint.stat().st_mtime:
-        row = json.loads(kept.read_text())
-        if row.get("sequences") == args.sequences:
-            return row
-    row = {"variant": variant, **evaluate_variant(checkpoint, args.data, out, args.sequences),
-           "train_s": training_seconds(variant, args.work), "sequences": args.sequences}
-    kept.write_text(json.dumps(row, indent=1) + "\n")
+    row = json.loads(kept.read_text()) if kept.is_file() else {}
+    if not row or kept.stat().st_mtime < checkpoint.stat().st_mtime or row.get("sequences") != args.sequences:
+        row = {"variant": variant, **evaluate_variant(checkpoint, args.data, out, args.sequences),
+               "train_s": training_seconds(variant, args.work), "sequences": args.sequences}
+        kept.write_text(json.dumps(row, indent=1) + "\n")
+    row["se"] = standard_errors(args.data, out / "results", {"nlbb_auc": "nlbb", "nl_auc": "nl"}, args.sequences,
+                                row["grounding_acc"])
     return row
 
 
@@ -213,11 +233,15 @@ def write_outputs(rows: list[dict], command: str, jobs: int, threads: int, resul
              "Train min (wall) |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for row in rows:
         minutes = f"{row['train_s'] / 60:.0f}" if row["variant"] != "baselines" else "–"
-        lines.append(f"| {TITLES[row['variant']]} | " + " | ".join(f"{row[k]:.1f}" for k in COLUMNS[1:])
-                     + f" | {minutes} |")
+        cells = [f"{row[k]:.1f}" + (f" ± {row['se'][k]:.1f}" if k in row["se"] else "") for k in COLUMNS[1:]]
+        lines.append(f"| {TITLES[row['variant']]} | " + " | ".join(cells) + f" | {minutes} |")
     sizes = [r["box"] for r in rows if r["variant"] == "baselines"]
-    notes = ("" if not sizes else f"The centre box is the training split's mean visible target size, "
-             f"{sizes[0][0]:.1f} × {sizes[0][1]:.1f} px. ")
+    notes = ("± one standard error: of Acc@0.5 over the grounding images, of AUC over the sequences (all "
+             "variants track the same sequences and images, so the noise in a difference between two of them is usually "
+             "less than their two errors together suggest). ")
+    if sizes:
+        notes += (f"The centre box is the training split's mean visible target size, "
+                  f"{sizes[0][0]:.1f} × {sizes[0][1]:.1f} px. ")
     (results / "ablation.md").write_text(
         "# Ablations on the synthetic benchmark (cf. the paper's Table 1)\n\n" + "\n".join(lines) + "\n\n"
         f"{notes}The full model's training minutes include MSRM-TM's phase 1, which it starts from (the same "

@@ -123,7 +123,163 @@ def standard_errors(data: Path, results: Path, trackers: dict[str, str], sequenc
     for column, score in zip(trackers, scores):
         aucs = np.array([s.result.auc for s in score.sequences])
         se[column] = float(aucs.std(ddof=1) / np.sqrt(len(aucs)))
+        se[f"{column}_per_sequence"] = aucs.tolist()  # for the paired step-by-step differences
     return se
+
+
+def step_lines(rows: list[dict]) -> list[str]:
+    """What each variant adds over the one before it, paired over the same sequences: mean AUC difference,
+    its standard error, and on how many sequences it is better / worse."""
+    import numpy as np
+
+    variants = [r for r in rows if r["variant"] != "baselines"]
+    lines = ["| Step | NL+BB AUC | NL AUC |", "| --- | --- | --- |"]
+    for before, after in zip(variants, variants[1:]):
+        cells = []
+        for column in ("nlbb_auc", "nl_auc"):
+            d = np.subtract(after["se"][f"{column}_per_sequence"], before["se"][f"{column}_per_sequence"])
+            cells.append(f"{d.mean():+.1f} ± {d.std(ddof=1) / np.sqrt(len(d)):.1f} "
+                         f"(better on {int((d > 0).sum())}, worse on {int((d < 0).sum())} of {len(d)})")
+        lines.append(f"| {TITLES[before['variant']]} → {TITLES[after['variant']]} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def mean_target_size(data: Path) -> tuple[float, float]:
+    """The training split's mean visible box (w, h): the centre baseline's box."""
+    import numpy as np
+    from kit.data import load_dataset
+
+    train = load_dataset("synthetic", data, split="train")
+    boxes = np.concatenate([np.asarray(train[name].boxes, dtype=np.float64) for name in train.names])
+    visible = boxes[(boxes[:, 2] > 0) & (boxes[:, 3] > 0)]
+    return float(visible[:, 2].mean()), float(visible[:, 3].mean())
+
+
+def baseline_row(data: Path, work: Path, sequences: int) -> dict:
+    """What no model at all scores on the same images and sequences: grounding and NL with a box of the
+    training split's mean size in the middle of the image (`kit.evaluate baseline --kind centre`), NL+BB
+    with the first box kept for every frame (`--kind static`)."""
+    import cv2
+    import numpy as np
+    from kit.evaluate import _synthetic_refs
+    from kit.evaluation.metrics import grounding_accuracy
+    from kit.evaluation.runner import centre_box_baseline, static_box_baseline
+    from kit.evaluation.scoring import open_benchmark, score_trackers
+
+    w, h = mean_target_size(data)
+    pred, gt = [], []
+    for ref in _synthetic_refs(data, "grounding_test"):
+        H, W = cv2.imread(str(ref.image), cv2.IMREAD_UNCHANGED).shape[:2]
+        pred.append([(W - w) / 2, (H - h) / 2, (W + w) / 2, (H + h) / 2])
+        x, y, bw, bh = np.asarray(ref.box, dtype=np.float64)
+        gt.append([x, y, x + bw, y + bh])
+    grounding = grounding_accuracy(np.array(pred), np.array(gt))
+    test = open_benchmark("synthetic", data, "test")
+    results = work / "baselines"
+    centre_box_baseline(test, results, (w, h), "centre-prior", max_sequences=sequences)
+    static_box_baseline(test, results, "static-box", max_sequences=sequences)
+    centre, static = score_trackers(results, ["centre-prior", "static-box"],
+                                    [test[name] for name in test.names[:sequences]])
+    return {"variant": "baselines", "grounding_acc": grounding.acc_50, "grounding_miou": grounding.mean_iou,
+            "nlbb_auc": static.overall.auc, "nlbb_p20": static.overall.precision,
+            "nlbb_np": static.overall.norm_precision, "nl_auc": centre.overall.auc,
+            "nl_p20": centre.overall.precision, "train_s": 0.0, "box": [w, h],
+            "se": standard_errors(data, results, {"nlbb_auc": "static-box", "nl_auc": "centre-prior"}, sequences,
+                                  grounding.acc_50)}
+
+
+def variant_row(variant: str, args: argparse.Namespace) -> dict:
+    """Train and evaluate one variant, or read its kept scores (written only after a complete evaluation)."""
+    out = args.work / variant
+    kept = out / "scores.json"
+    checkpoint = train_variant(variant, args.data, args.work, args.ground_samples, args.samples)
+    row = json.loads(kept.read_text()) if kept.is_file() else {}
+    if not row or kept.stat().st_mtime < checkpoint.stat().st_mtime or row.get("sequences") != args.sequences:
+        row = {"variant": variant, **evaluate_variant(checkpoint, args.data, out, args.sequences),
+               "train_s": training_seconds(variant, args.work), "sequences": args.sequences}
+        kept.write_text(json.dumps(row, indent=1) + "\n")
+    row["se"] = standard_errors(args.data, out / "results", {"nlbb_auc": "nlbb", "nl_auc": "nl"}, args.sequences,
+                                row["grounding_acc"])
+    return row
+
+
+def phase1_ready(variant: str, args: argparse.Namespace) -> bool:
+    """False while another process of this call will train (or is training) the phase 1 `variant` starts from."""
+    owner = SHARED_PHASE1.get(variant)
+    if owner is None or owner not in args.variants:
+        return True
+    return (phase1_dir(owner, args.work) / "DONE").is_file()
+
+
+def run_in_processes(args: argparse.Namespace) -> None:
+    """One child process per variant, at most `--jobs` at a time, each with `--threads` torch threads."""
+    env = {**os.environ, "OMP_NUM_THREADS": str(args.threads or 1)}
+    base = [sys.executable, str(Path(__file__).resolve()), "--data", str(args.data), "--work", str(args.work),
+            "--ground-samples", str(args.ground_samples), "--samples", str(args.samples),
+            "--sequences", str(args.sequences), "--threads", str(args.threads or 1), "--jobs", "1", "--no-write"]
+    pending, running = list(args.variants), []
+    while pending or running:
+        ready = [v for v in pending if phase1_ready(v, args)]
+        while ready and len(running) < args.jobs:
+            variant = ready.pop(0)
+            pending.remove(variant)
+            args.work.joinpath(variant).mkdir(parents=True, exist_ok=True)
+            log = open(args.work / variant / "ablation.log", "a")
+            running.append((variant, subprocess.Popen([*base, "--variants", variant], env=env, stdout=log,
+                                                      stderr=subprocess.STDOUT), log))
+        time.sleep(5)
+        for item in [r for r in running if r[1].poll() is not None]:
+            running.remove(item)
+            item[2].close()
+            if item[1].returncode:
+                raise SystemExit(f"variant {item[0]} failed (exit {item[1].returncode}); "
+                                 f"see {args.work / item[0] / 'ablation.log'}")
+
+
+def write_outputs(rows: list[dict], command: str, jobs: int, threads: int, results: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    results.mkdir(parents=True, exist_ok=True)
+    with open(results / "ablation.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=COLUMNS)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: (f"{row[k]:.2f}" if isinstance(row[k], float) else row[k]) for k in COLUMNS})
+    lines = ["| Variant | Grounding Acc@0.5 | Grounding mIoU | NL+BB AUC | NL+BB P@20 | NL+BB NP | NL AUC | NL P@20 | "
+             "Train min (wall) |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for row in rows:
+        minutes = f"{row['train_s'] / 60:.0f}" if row["variant"] != "baselines" else "–"
+        cells = [f"{row[k]:.1f}" + (f" ± {row['se'][k]:.1f}" if k in row["se"] else "") for k in COLUMNS[1:]]
+        lines.append(f"| {TITLES[row['variant']]} | " + " | ".join(cells) + f" | {minutes} |")
+    sizes = [r["box"] for r in rows if r["variant"] == "baselines"]
+    notes = ("± one standard error: of Acc@0.5 over the grounding images, of AUC over the sequences (all "
+             "variants track the same sequences and images, so the noise in a difference between two of them is usually "
+             "less than their two errors together suggest). ")
+    if sizes:
+        notes += (f"The centre box is the training split's mean visible target size, "
+                  f"{sizes[0][0]:.1f} × {sizes[0][1]:.1f} px. ")
+    notes += ("The full model's training minutes include MSRM-TM's phase 1, which it starts from (the same "
+              "network for grounding). Reading and caveats: docs/model-card.md, section Ablation.")
+    steps = ("What each step adds, paired over the same sequences (mean AUC difference ± its standard error):\n\n"
+             + "\n".join(step_lines(rows)))
+    machine = (f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, {jobs} variant(s) "
+               f"trained at a time with torch threads {threads or 'default'} each (so wall minutes are per process, "
+               f"not per core); {time.strftime('%Y-%m-%d')}")
+    (results / "ablation.md").write_text("\n\n".join([
+        "# Ablations on the synthetic benchmark (cf. the paper's Table 1)", "\n".join(lines), notes, steps,
+        f"Command: `{command}`", machine]) + "\n")
+    variants = [r for r in rows if r["variant"] != "baselines"]
+    lines = ["| Step | NL+BB AUC | NL AUC |", "| --- | --- | --- |"]
+    for before, after in zip(variants, variants[1:]):
+        cells = []
+        for column in ("nlbb_auc", "nl_auc"):
+            d = np.subtract(after["se"][f"{column}_per_sequence"], before["se"][f"{column}_per_sequence"])
+            cells.append(f"{d.mean():+.1f} ± {d.std(ddof=1) / np.sqrt(len(d)):.1f} "
+                         f"(better on {int((d > 0).sum())}, worse on {int((d < 0).sum())} of {len(d)})")
+        lines.append(f"| {TITLES[before['variant']]} → {TITLES[after['variant']]} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def mean_target_size(data: Path) -> tuple[float, float]:
@@ -244,7 +400,8 @@ def write_outputs(rows: list[dict], command: str, jobs: int, threads: int, resul
                   f"{sizes[0][0]:.1f} × {sizes[0][1]:.1f} px. ")
     (results / "ablation.md").write_text(
         "# Ablations on the synthetic benchmark (cf. the paper's Table 1)\n\n" + "\n".join(lines) + "\n\n"
-        f"{notes}The full model's training minutes include MSRM-TM's phase 1, which it starts from (the same "
+        f"{notes}\n\nWhat each step adds, paired over the same sequences (mean difference ± its standard error):\n\n"
+        + "\n".join(step_lines(rows)) + "\n\n" + f"The full model's training minutes include MSRM-TM's phase 1, which it starts from (the same "
         "network for grounding). Reading and caveats: docs/model-card.md, section Ablation.\n\n"
         f"Command: `{command}`\n\nMachine: {platform.processor() or platform.machine()}, "
         f"{os.cpu_count()} cores, {jobs} variant(s) trained at a time with torch threads "

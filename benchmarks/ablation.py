@@ -108,23 +108,25 @@ def evaluate_variant(checkpoint: Path, data: Path, work: Path, sequences: int) -
     return row
 
 
-def standard_errors(data: Path, results: Path, trackers: dict[str, str], sequences: int,
-                    grounding_acc: float) -> dict:
-    """One standard error of each headline number: Acc@0.5 over the grounding images (binomial), AUC over the
-    sequences (the benchmark's AUC is the mean of the per-sequence AUCs). `trackers`: column -> result name."""
+def add_spread(row: dict, data: Path, results: Path, trackers: dict[str, str], sequences: int) -> dict:
+    """Adds row["se"], one standard error of each headline number: Acc@0.5 over the grounding images (binomial),
+    AUC over the sequences (the benchmark's AUC is their mean); and row["per_sequence"], the AUCs themselves,
+    for the paired step-by-step differences. `trackers`: column -> result name in `results`."""
     import numpy as np
     from kit.evaluate import _synthetic_refs
     from kit.evaluation.scoring import open_benchmark, score_trackers
 
     images = len(_synthetic_refs(data, "grounding_test"))
-    se = {"grounding_acc": float(np.sqrt(grounding_acc * (100.0 - grounding_acc) / images))}
+    acc = row["grounding_acc"]
+    row["se"] = {"grounding_acc": float(np.sqrt(acc * (100.0 - acc) / images))}
+    row["per_sequence"] = {}
     test = open_benchmark("synthetic", data, "test")
     scores = score_trackers(results, list(trackers.values()), [test[name] for name in test.names[:sequences]])
     for column, score in zip(trackers, scores):
         aucs = np.array([s.result.auc for s in score.sequences])
-        se[column] = float(aucs.std(ddof=1) / np.sqrt(len(aucs)))
-        se[f"{column}_per_sequence"] = aucs.tolist()  # for the paired step-by-step differences
-    return se
+        row["se"][column] = float(aucs.std(ddof=1) / np.sqrt(len(aucs)))
+        row["per_sequence"][column] = aucs.tolist()
+    return row
 
 
 def step_lines(rows: list[dict]) -> list[str]:
@@ -137,7 +139,7 @@ def step_lines(rows: list[dict]) -> list[str]:
     for before, after in zip(variants, variants[1:]):
         cells = []
         for column in ("nlbb_auc", "nl_auc"):
-            d = np.subtract(after["se"][f"{column}_per_sequence"], before["se"][f"{column}_per_sequence"])
+            d = np.subtract(after["per_sequence"][column], before["per_sequence"][column])
             cells.append(f"{d.mean():+.1f} ± {d.std(ddof=1) / np.sqrt(len(d)):.1f} "
                          f"(better on {int((d > 0).sum())}, worse on {int((d < 0).sum())} of {len(d)})")
         lines.append(f"| {TITLES[before['variant']]} → {TITLES[after['variant']]} | " + " | ".join(cells) + " |")
@@ -180,12 +182,11 @@ def baseline_row(data: Path, work: Path, sequences: int) -> dict:
     static_box_baseline(test, results, "static-box", max_sequences=sequences)
     centre, static = score_trackers(results, ["centre-prior", "static-box"],
                                     [test[name] for name in test.names[:sequences]])
-    return {"variant": "baselines", "grounding_acc": grounding.acc_50, "grounding_miou": grounding.mean_iou,
-            "nlbb_auc": static.overall.auc, "nlbb_p20": static.overall.precision,
-            "nlbb_np": static.overall.norm_precision, "nl_auc": centre.overall.auc,
-            "nl_p20": centre.overall.precision, "train_s": 0.0, "box": [w, h],
-            "se": standard_errors(data, results, {"nlbb_auc": "static-box", "nl_auc": "centre-prior"}, sequences,
-                                  grounding.acc_50)}
+    row = {"variant": "baselines", "grounding_acc": grounding.acc_50, "grounding_miou": grounding.mean_iou,
+           "nlbb_auc": static.overall.auc, "nlbb_p20": static.overall.precision,
+           "nlbb_np": static.overall.norm_precision, "nl_auc": centre.overall.auc,
+           "nl_p20": centre.overall.precision, "train_s": 0.0, "box": [w, h]}
+    return add_spread(row, data, results, {"nlbb_auc": "static-box", "nl_auc": "centre-prior"}, sequences)
 
 
 def variant_row(variant: str, args: argparse.Namespace) -> dict:
@@ -198,9 +199,7 @@ def variant_row(variant: str, args: argparse.Namespace) -> dict:
         row = {"variant": variant, **evaluate_variant(checkpoint, args.data, out, args.sequences),
                "train_s": training_seconds(variant, args.work), "sequences": args.sequences}
         kept.write_text(json.dumps(row, indent=1) + "\n")
-    row["se"] = standard_errors(args.data, out / "results", {"nlbb_auc": "nlbb", "nl_auc": "nl"}, args.sequences,
-                                row["grounding_acc"])
-    return row
+    return add_spread(row, args.data, out / "results", {"nlbb_auc": "nlbb", "nl_auc": "nl"}, args.sequences)
 
 
 def phase1_ready(variant: str, args: argparse.Namespace) -> bool:

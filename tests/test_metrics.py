@@ -1,6 +1,7 @@
 """Tracking and grounding metrics: hand-computed cases, the toolkit's quirks, and random-input properties."""
 import numpy as np
 import pytest
+import torch
 
 from kit.evaluation.metrics import (
     IOU_THRESHOLDS,
@@ -310,3 +311,147 @@ def test_iou_properties(seed):
     np.testing.assert_allclose(iou, continuous_iou_xyxy(xywh_to_xyxy(a), xywh_to_xyxy(b)), rtol=1e-12)
     np.testing.assert_array_equal(continuous_iou_xyxy(xywh_to_xyxy(a), xywh_to_xyxy(b)),
                                   continuous_iou_xyxy(xywh_to_xyxy(b), xywh_to_xyxy(a)))
+
+
+# --- bit-exact against the toolkit's operation order -------------------------------------------------------
+# `toolkit_scores` re-computes a benchmark in torch, operation by operation as JointNLT's pytracking analysis
+# does it (extract_results: per-frame errors in float64, per-sequence rates as float32 count / frames;
+# plot_results: float32 mean over sequences, x 100, mean over thresholds). It shares no code with the kit,
+# and the kit's scores must equal it with `==` on inputs built to land on thresholds.
+
+def _toolkit_sequence(pred, anno, visible, dataset):
+    pred, anno = torch.tensor(pred, dtype=torch.float64).clone(), torch.tensor(anno, dtype=torch.float64)
+    for i in range(1, pred.shape[0]):
+        if (pred[i, 2:] == 0.0).any() and not torch.isnan(anno[i, :]).any():
+            pred[i, :] = pred[i - 1, :]
+    if pred.shape[0] > anno.shape[0]:
+        pred = pred[:anno.shape[0]]
+    elif pred.shape[0] < anno.shape[0]:
+        pred = torch.cat((pred, torch.zeros((anno.shape[0] - pred.shape[0], 4), dtype=pred.dtype)))
+    pred[0, :] = anno[0, :]
+    valid = (anno[:, 2:] > 0.0).sum(1) == 2
+    if visible is not None:
+        visible = torch.tensor(visible, dtype=torch.uint8).bool()
+        valid = valid & visible
+
+    def centre_err(normalised):
+        pc = pred[:, :2] + 0.5 * (pred[:, 2:] - 1.0)
+        ac = anno[:, :2] + 0.5 * (anno[:, 2:] - 1.0)
+        if normalised:
+            pc, ac = pc / anno[:, 2:], ac / anno[:, 2:]
+        return ((pc - ac) ** 2).sum(1).sqrt()
+
+    top_left = torch.max(pred[:, :2], anno[:, :2])
+    bottom_right = torch.min(pred[:, :2] + pred[:, 2:] - 1.0, anno[:, :2] + anno[:, 2:] - 1.0)
+    inter = (bottom_right - top_left + 1.0).clamp(0).prod(dim=1)
+    overlap = inter / (pred[:, 2:].prod(dim=1) + anno[:, 2:].prod(dim=1) - inter)
+    err, err_norm = centre_err(False), centre_err(True)
+    err[~valid] = float("Inf")
+    err_norm[~valid] = -1.0
+    overlap[~valid] = -1.0
+    if dataset == "lasot":
+        err_norm[~visible] = float("Inf")
+        err[~visible] = float("Inf")
+    n = anno.shape[0]
+    t_overlap = torch.arange(0.0, 1.0 + 0.05, 0.05, dtype=torch.float64)
+    t_centre = torch.arange(0, 51, dtype=torch.float64)
+    return ((overlap.view(-1, 1) > t_overlap.view(1, -1)).sum(0).float() / n,
+            (err.view(-1, 1) <= t_centre.view(1, -1)).sum(0).float() / n,
+            (err_norm.view(-1, 1) <= (t_centre / 100.0).view(1, -1)).sum(0).float() / n)
+
+
+def toolkit_scores(sequences):
+    """{AUC, OP50, OP75, Precision, Norm Precision} of one tracker over [(pred, anno, visible, dataset)]."""
+    rates = [_toolkit_sequence(*s) for s in sequences]
+    success, centre, norm = (torch.stack([r[k] for r in rates])[:, None, :] for k in range(3))
+    # the pickle round trip: float32 -> Python floats -> torch.tensor (float32 again, unchanged)
+    success, centre, norm = (torch.tensor(x.tolist()) for x in (success, centre, norm))
+    auc_curve = success.mean(0) * 100.0
+    thresholds = torch.tensor(torch.arange(0.0, 1.05, 0.05, dtype=torch.float64).tolist())  # float32
+    return {"AUC": auc_curve.mean(-1)[0].item(), "OP50": auc_curve[:, thresholds == 0.50][0, 0].item(),
+            "OP75": auc_curve[:, thresholds == 0.75][0, 0].item(),
+            "Precision": (centre.mean(0) * 100.0)[0, 20].item(),
+            "Norm Precision": (norm.mean(0) * 100.0)[0, 20].item()}
+
+
+def _np_threshold_boxes():
+    """(gt, pred) pairs whose normalised centre error is exactly 0.2 in real numbers, and for which the
+    toolkit's `c_pred / w - c_gt / w` rounds above 0.2 while `(c_pred - c_gt) / w` gives exactly 0.2."""
+    pairs = []
+    for w in range(5, 200):
+        for x in range(0, 120, 7):
+            d = round(0.2 * w)
+            if d != 0.2 * w:
+                continue
+            gx, px = x + 0.5 * (w - 1), x + d + 0.5 * (w - 1)
+            if px / w - gx / w > 0.2 and (px - gx) / w <= 0.2:
+                pairs.append(([x, 40.0, w, 30.0], [x + d, 40.0, w, 30.0]))
+    return pairs
+
+
+def _adversarial_benchmark(dataset, rng):
+    """Sequences mixing threshold-landing frames (IoU 0.5 / 0.75, centre error 20 px, normalised error 0.2)
+    with random ones, zero-size predictions, short predictions and frames without a target."""
+    np_pairs = _np_threshold_boxes()
+    gt_box = [30.0, 30.0, 20.0, 10.0]
+    landing = [
+        ([30.0, 30.0, 10.0, 10.0], gt_box),   # IoU = 100 / 200 = 0.5 exactly (fails IoU > 0.5)
+        ([30.0, 30.0, 15.0, 10.0], gt_box),   # IoU = 150 / 200 = 0.75 (fails IoU > 0.7500000000000001)
+        ([50.0, 30.0, 20.0, 10.0], gt_box),   # centre error 20 px exactly
+        ([42.0, 46.0, 20.0, 10.0], gt_box),   # centre error sqrt(12^2 + 16^2) = 20 px exactly
+        ([34.0, 32.0, 20.0, 10.0], gt_box),   # normalised error sqrt(0.2^2 + 0.2^2) landing near 0.28
+    ] + [(pred, gt) for gt, pred in np_pairs[::7]]
+    sequences = []
+    for length in (3, 7, 11, 29):
+        gt = np.tile([30.0, 30.0, 20.0, 10.0], (length, 1))
+        gt[:, 2:] = rng.integers(1, 60, size=(length, 2))
+        pred = gt + rng.normal(0, 3, size=gt.shape).round()
+        pred[:, 2:] = np.abs(pred[:, 2:])
+        for i, (p, g) in zip(rng.choice(np.arange(1, length), size=min(len(landing), length - 1), replace=False),
+                             landing):
+            pred[i], gt[i] = p, g
+        visible = rng.random(length) > 0.2
+        visible[0] = True
+        gt[~visible & (rng.random(length) > 0.5)] = 0.0     # some frames without a box at all
+        gt[0] = [30.0, 30.0, 20.0, 10.0]
+        pred[rng.random(length) > 0.85, 2] = 0.0            # "no output": repeats the previous box
+        if dataset != "lasot" and length == 11:
+            pred = pred[:8]                                 # padded with failures
+        sequences.append((pred, gt, visible if dataset == "lasot" else None, dataset))
+    sequences.append((np.array([p for _, p in np_pairs]), np.array([g for g, _ in np_pairs]), None
+                      if dataset != "lasot" else np.ones(len(np_pairs), bool), dataset))
+    return sequences
+
+
+def test_normalised_error_uses_the_toolkits_division_order():
+    pairs = _np_threshold_boxes()
+    assert len(pairs) > 20  # frames where the two orders fall on different sides of 0.20
+    gt, pred = np.array([g for g, _ in pairs]), np.array([p for _, p in pairs])
+    errors = normalised_centre_error(pred, gt)
+    assert (errors > 0.2).all()   # the toolkit's arithmetic: every one misses NP@0.20
+    # ... where dividing the difference would have counted every one as a hit
+    centres = lambda b: b[:, :2] + 0.5 * (b[:, 2:] - 1.0)  # noqa: E731
+    assert (np.linalg.norm((centres(pred) - centres(gt)) / gt[:, 2:], axis=1) <= 0.2).all()
+    result = sequence_curves(np.concatenate([gt[:1], pred]), np.concatenate([gt[:1], gt]), dataset="tnl2k")
+    assert result.norm_precision == np.float32(1 / (len(pairs) + 1)) * np.float32(100.0)
+
+
+@pytest.mark.parametrize("dataset", ["lasot", "tnl2k", "otb"])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_scores_equal_the_toolkit_bit_for_bit_on_threshold_landing_frames(dataset, seed):
+    sequences = _adversarial_benchmark(dataset, np.random.default_rng(seed))
+    ours = average_over_sequences([sequence_curves(p, g, v, d) for p, g, v, d in sequences])
+    assert ours.scores() == toolkit_scores(sequences)
+    # and per sequence (a one-sequence benchmark)
+    for s in sequences:
+        assert sequence_curves(*s).scores() == toolkit_scores([s])
+
+
+def test_threshold_frames_fall_where_the_toolkit_puts_them():
+    gt = np.tile([30.0, 30.0, 20.0, 10.0], (5, 1))
+    pred = np.array([gt[0], [30, 30, 10, 10], [30, 30, 15, 10], [50, 30, 20, 10], [42, 46, 20, 10]], float)
+    result = sequence_curves(pred, gt, dataset="otb")
+    # IoU 0.5 and 0.75 are not "> 0.5" / "> 0.75"; 20 px errors are "<= 20"
+    assert result.op50 == np.float32(2 / 5) * np.float32(100.0)   # frame 0 (GT) and the 0.75 frame
+    assert result.op75 == np.float32(1 / 5) * np.float32(100.0)   # frame 0 only
+    assert result.precision == 100.0

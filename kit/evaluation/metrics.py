@@ -7,6 +7,10 @@ included, so that our numbers can sit next to published ones. Grounding follows
 Conventions: boxes are (N, 4) float arrays, x,y,w,h for tracking and x1,y1,x2,y2 for grounding;
 curves are fractions in [0, 1]; scalar scores (AUC, precision, accuracy, ...) are percentages.
 
+Every number is computed with the toolkit's operations in its order and dtypes (float64 errors, float32
+rates and averages), so that a frame sitting exactly on a threshold falls on the same side and the scores
+equal the toolkit's bit for bit; tests/test_metrics.py checks this with `==` against a re-computation.
+
 Toolkit behaviour kept on purpose (each is marked where it happens):
   * every frame counts in the denominator; frames without a valid target are failures, except ...
   * ... in normalised precision on non-LaSOT datasets (TNL2K, OTB): an invalid frame's error is -1,
@@ -21,6 +25,7 @@ from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
 import numpy as np
+import torch
 
 # The toolkit's `torch.arange(0.0, 1.05, 0.05, dtype=torch.float64)`, written out: numpy's arange differs
 # from it in the last bit at 0.65 and 0.75. Strict `IoU > t`, so t = 1.0 never succeeds and AUC <= 95.24.
@@ -68,17 +73,24 @@ def _pixel_centres(boxes: np.ndarray) -> np.ndarray:
     return boxes[:, :2] + 0.5 * (boxes[:, 2:] - 1.0)
 
 
+def _distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    # The toolkit's `((a - b) ** 2).sum(1).sqrt()`: square, add x then y, root (each step rounds once).
+    return np.sqrt(((a - b) ** 2).sum(axis=1))
+
+
 def centre_error(pred_xywh, gt_xywh) -> np.ndarray:
     """Per-row Euclidean distance (px) between box centres x + (w-1)/2, y + (h-1)/2."""
     pred, gt = _as_boxes("pred_xywh", pred_xywh), _as_boxes("gt_xywh", gt_xywh)
-    return np.linalg.norm(_pixel_centres(pred) - _pixel_centres(gt), axis=1)
+    return _distance(_pixel_centres(pred), _pixel_centres(gt))
 
 
 def normalised_centre_error(pred_xywh, gt_xywh) -> np.ndarray:
-    """Per-row centre distance after dividing both centres by the GT (w, h) (as the toolkit: LaSOT's NP)."""
+    """Per-row distance between the centres after dividing *each* centre by the GT (w, h), as the toolkit:
+    `c_pred / wh_gt - c_gt / wh_gt`, not `(c_pred - c_gt) / wh_gt`. The two differ in the last bit, which
+    moves frames that sit exactly on a threshold (0.20) from one side to the other."""
     pred, gt = _as_boxes("pred_xywh", pred_xywh), _as_boxes("gt_xywh", gt_xywh)
     with np.errstate(invalid="ignore", divide="ignore"):  # empty GT boxes, scored as invalid later
-        return np.linalg.norm((_pixel_centres(pred) - _pixel_centres(gt)) / gt[:, 2:], axis=1)
+        return _distance(_pixel_centres(pred) / gt[:, 2:], _pixel_centres(gt) / gt[:, 2:])
 
 
 # --- one sequence, as the toolkit scores it --------------------------------------------------------------
@@ -177,9 +189,17 @@ def frame_errors(pred_xywh, gt_xywh, visible=None, dataset: str = "other") -> Fr
     return FrameErrors(iou, centre, norm_centre, valid)
 
 
+def _percent(curve: np.ndarray) -> torch.Tensor:
+    # The toolkit's `curves.mean(0) * 100.0` on a (sequences, trackers, thresholds) float32 tensor; `curve`
+    # is already that mean for one tracker, so this is the `* 100.0`, in float32, shaped (1, thresholds).
+    return torch.from_numpy(np.asarray(curve, dtype=np.float32)).reshape(1, -1) * 100.0
+
+
 @dataclasses.dataclass(frozen=True, eq=False)
 class Curves:
-    """Success, precision and normalised-precision curves, each a fraction of frames per threshold."""
+    """Success, precision and normalised-precision curves, each a fraction of frames per threshold, in
+    float32 as the toolkit keeps them. Scores are read from them with the toolkit's float32 operations
+    (`plot_results.get_auc_curve` / `get_prec_curve`), so they equal its printed numbers bit for bit."""
 
     success_curve: np.ndarray  # (21,) fraction with IoU > t, t in IOU_THRESHOLDS
     precision_curve: np.ndarray  # (51,) fraction with centre error <= d, d in PIXEL_THRESHOLDS
@@ -188,22 +208,22 @@ class Curves:
     @property
     def auc(self) -> float:
         """Area under the success curve, in %: the mean of the 21 success values (maximum 20/21 = 95.24)."""
-        return 100.0 * float(self.success_curve.mean())
+        return float(_percent(self.success_curve).mean(-1)[0])
 
     @property
     def precision(self) -> float:
         """Precision at 20 px, in %."""
-        return 100.0 * float(self.precision_curve[SCORE_INDEX])
+        return float(_percent(self.precision_curve)[0, SCORE_INDEX])
 
     @property
     def norm_precision(self) -> float:
         """Normalised precision at 0.20, in %."""
-        return 100.0 * float(self.norm_precision_curve[SCORE_INDEX])
+        return float(_percent(self.norm_precision_curve)[0, SCORE_INDEX])
 
     @property
     def op50(self) -> float:
         """Overlap precision: frames with IoU > 0.5, in %."""
-        return 100.0 * float(self.success_curve[OP50_INDEX])
+        return float(_percent(self.success_curve)[0, OP50_INDEX])
 
     @property
     def op75(self) -> float:
@@ -214,7 +234,12 @@ class Curves:
         rebuilt as a float32 tensor, where they round to 0.75 and the lookup does hit column 15 (a float64
         lookup would be empty and `.item()` would then fail). We read column 15 directly.
         """
-        return 100.0 * float(self.success_curve[OP75_INDEX])
+        return float(_percent(self.success_curve)[0, OP75_INDEX])
+
+    def percent_curves(self) -> dict[str, np.ndarray]:
+        """The three curves in % (float32, the toolkit's plotted values)."""
+        return {name: _percent(getattr(self, name))[0].numpy()
+                for name in ("success_curve", "precision_curve", "norm_precision_curve")}
 
     def scores(self) -> dict[str, float]:
         """The toolkit's table columns, in %."""
@@ -234,6 +259,13 @@ class BenchmarkResult(Curves):
     num_sequences: int
 
 
+def _rate(successes: np.ndarray, denominator: int) -> np.ndarray:
+    # The toolkit's `(errors <= thresholds).sum(0).float() / seq_length`: an integer count turned into
+    # float32, divided in float32.
+    counts = torch.from_numpy(successes.sum(axis=0).astype(np.int64))
+    return (counts.float() / denominator).numpy()
+
+
 def sequence_curves(pred_xywh, gt_xywh, visible=None, dataset: str = "other",
                     exclude_invalid_frames: bool = False) -> SequenceResult:
     """Score one sequence exactly as the toolkit: curves over all frames, invalid ones included.
@@ -249,28 +281,27 @@ def sequence_curves(pred_xywh, gt_xywh, visible=None, dataset: str = "other",
     if denominator == 0:
         raise ValueError("no valid frame to divide by (exclude_invalid_frames=True)")
     return SequenceResult(
-        success_curve=(errors.iou[:, None] > IOU_THRESHOLDS).sum(axis=0) / denominator,
-        precision_curve=(errors.centre_error[:, None] <= PIXEL_THRESHOLDS).sum(axis=0) / denominator,
-        norm_precision_curve=(errors.norm_centre_error[:, None] <= NORM_THRESHOLDS).sum(axis=0) / denominator,
+        success_curve=_rate(errors.iou[:, None] > IOU_THRESHOLDS, denominator),
+        precision_curve=_rate(errors.centre_error[:, None] <= PIXEL_THRESHOLDS, denominator),
+        norm_precision_curve=_rate(errors.norm_centre_error[:, None] <= NORM_THRESHOLDS, denominator),
         num_frames=len(errors.valid),
         num_valid_frames=num_valid,
-        mean_iou=float(errors.iou[errors.valid].mean()) if num_valid else float("nan"),
+        mean_iou=float(torch.from_numpy(errors.iou[errors.valid]).mean()) if num_valid else float("nan"),
     )
 
 
 def average_over_sequences(results: Sequence[SequenceResult]) -> BenchmarkResult:
-    """Benchmark curves = mean of the per-sequence curves (every sequence weighs the same).
-
-    The toolkit keeps per-sequence rates in float32; we use float64 (differences < 1e-4 points).
-    """
+    """Benchmark curves = mean of the per-sequence curves (every sequence weighs the same), taken as the
+    toolkit takes it: `.mean(0)` of a float32 (sequences, trackers, thresholds) tensor, one tracker here."""
     if not results:
         raise ValueError("no sequence results to average")
-    return BenchmarkResult(
-        success_curve=np.mean([r.success_curve for r in results], axis=0),
-        precision_curve=np.mean([r.precision_curve for r in results], axis=0),
-        norm_precision_curve=np.mean([r.norm_precision_curve for r in results], axis=0),
-        num_sequences=len(results),
-    )
+
+    def mean(name: str) -> np.ndarray:
+        stacked = np.stack([np.asarray(getattr(r, name), dtype=np.float32) for r in results])
+        return torch.from_numpy(stacked[:, None, :]).mean(0)[0].numpy()
+
+    return BenchmarkResult(success_curve=mean("success_curve"), precision_curve=mean("precision_curve"),
+                           norm_precision_curve=mean("norm_precision_curve"), num_sequences=len(results))
 
 
 # --- grounding -------------------------------------------------------------------------------------------

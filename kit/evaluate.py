@@ -2,7 +2,8 @@
 
     python -m kit.evaluate run --dataset lasot|tnl2k|otb|synthetic --root DIR --weights CKPT \\
         --tracker-name NAME --results DIR [--init nl|nlbb] [--shard i/n] [--device cuda] [--precision bf16]
-    python -m kit.evaluate score --dataset lasot --root DIR --results DIR [--trackers A B] [--out DIR]
+    python -m kit.evaluate score --dataset lasot --root DIR --results DIR [--trackers A B] [--out DIR] \\
+        [--missing error|zero|skip]
     python -m kit.evaluate ground --root COCO_DIR --weights CKPT [--split val]
     python -m kit.evaluate ground --dataset synthetic --root DIR [--split grounding_test] [--wrong-sentences]
     python -m kit.evaluate baseline --dataset synthetic --root DIR --results DIR   # "box stays put"
@@ -81,11 +82,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     score = sub.add_parser("score", help="score result folders (annotation files only)")
     _benchmark_args(score)
     score.add_argument("--trackers", nargs="+", help="tracker folders to score (default: all)")
-    score.add_argument("--out", type=Path, help="report folder (default: <results>/_report)")
+    score.add_argument("--out", type=Path, help="report folder (default: <results>-report, beside the results "
+                       "folder, never inside it)")
     score.add_argument("--attributes-dir", type=Path,
                        help="the LaSOT/TNL2K toolkit's annos/att (default: att/ files in the dataset)")
-    score.add_argument("--missing", default="fail", choices=["fail", "skip"],
-                       help="fail: a missing file scores 0 (default); skip: leave the sequence out for all")
+    score.add_argument("--missing", default="error", choices=["error", "zero", "skip"],
+                       help="a missing or unusable result file: error (default, as the toolkits: stop and say "
+                       "which); zero: score it as an all-zero file; skip: leave the sequence out for every tracker")
 
     ground = sub.add_parser("ground", help="grounding accuracy on RefCOCOg or the synthetic grounding images")
     ground.add_argument("--dataset", default="refcocog", choices=["refcocog", "synthetic"])
@@ -212,8 +215,14 @@ def cmd_run(args) -> int:
 
 # --- score -----------------------------------------------------------------------------------------------
 
+def default_report_dir(results: Path) -> Path:
+    """`<results>-report` beside the results folder: a report never lands among the raw results it scores."""
+    results = results.resolve()
+    return results.with_name(results.name + "-report")
+
+
 def score_and_report(dataset: str, root: Path, split: str | None, results: Path, trackers: list[str] | None,
-                     out: Path, missing: str = "fail", attributes_dir: Path | None = None):
+                     out: Path, missing: str = "error", attributes_dir: Path | None = None):
     """Score the trackers' folders and write the report; returns the scores."""
     from kit.evaluation.report import write_report
     from kit.evaluation.results import list_trackers
@@ -227,15 +236,17 @@ def score_and_report(dataset: str, root: Path, split: str | None, results: Path,
 
 
 def cmd_score(args) -> int:
-    from kit.evaluation.report import markdown_table, summary_rows
+    from kit.evaluation.report import markdown_table, missing_note, summary_rows
 
-    out = args.out or args.results / "_report"
+    out = args.out or default_report_dir(args.results)
     scores = score_and_report(args.dataset, args.root, args.split, args.results, args.trackers, out, args.missing,
                               args.attributes_dir)
     print(markdown_table(summary_rows(scores)), end="")
-    for score in scores:
-        for s in score.failures:
-            print(f"failure: {score.tracker} / {s.name}: {s.problem}", file=sys.stderr)
+    print(missing_note(scores), end="")
+    lacking = [f"{s.tracker} {len(s.lacking)}" for s in scores if s.lacking]
+    if lacking:
+        print(f"note: sequences without usable results ({', '.join(lacking)}), {args.missing} mode; each is named "
+              f"in {out / 'report.md'}", file=sys.stderr)
     print(f"report, tables and plots in {out}", file=sys.stderr)
     return EXIT_OK
 
@@ -347,8 +358,9 @@ def cmd_paper_table(args) -> int:
                 summary = run_benchmark(tracker, dataset, args.results / name, tracker_name, init,
                                         progress=not args.quiet, log=lambda line: print(line, file=sys.stderr))
                 failed += len(summary.failed)
+            # Sequences that could not be tracked are counted in the table and scored as all-zero files.
             scores = score_and_report(name, root, None, args.results / name, list(names.values()),
-                                      args.results / name / "_report")
+                                      args.results / f"{name}-report", missing="zero")
             rows += [_tracking_row(name, init, s) for init, s in zip(names, scores)]
     table = markdown_table(rows)
     print(table, end="")
@@ -358,9 +370,9 @@ def cmd_paper_table(args) -> int:
 
 def _tracking_row(name: str, init: str, score) -> dict:
     paper_auc, paper_p = PAPER[(name, init)]
-    return {"Benchmark": TITLES[name], "Init": INIT_TITLES[init], "Ours": f"{score.overall.auc:.1f} / "
-            f"{score.overall.precision:.1f}", "Paper": f"{paper_auc:.1f} / {paper_p:.1f}", "Measure": "AUC / P",
-            "Failed sequences": len(score.failures)}
+    return {"Benchmark": TITLES[name], "Init": INIT_TITLES[init], "Ours": f"{score.overall.auc:.2f} / "
+            f"{score.overall.precision:.2f}", "Paper": f"{paper_auc:.1f} / {paper_p:.1f}", "Measure": "AUC / P",
+            "Failed sequences": len(score.lacking)}
 
 
 def _grounding_rows(results) -> list[dict]:

@@ -23,7 +23,7 @@ from kit.evaluation.metrics import average_over_sequences, continuous_iou_xyxy, 
 from kit.evaluation.results import (ResultFileError, is_complete, read_result, read_times, result_file,
                                     write_result)
 from kit.evaluation.runner import parse_shard, run_benchmark, select_sequences
-from kit.evaluation.scoring import load_ground_truth, score_trackers
+from kit.evaluation.scoring import MissingResultsError, load_ground_truth, score_trackers
 from kit.text import SentenceEncoder
 
 W, H, N = 64, 48, 6
@@ -174,7 +174,7 @@ def test_tnl2k_scores_with_its_rules_and_attributes(tmp_path, no_image_reads):
     assert toolkit[0].attributes == {} and all(toolkit[1].attributes.values())
 
 
-def test_missing_and_malformed_files_are_failures_named_in_the_report(tmp_path, no_image_reads):
+def test_missing_and_malformed_files_stop_by_default_with_one_summary_line(tmp_path, capsys, no_image_reads):
     root, results = make_lasot(tmp_path / "lasot", images=False), tmp_path / "results"
     sequences = load_ground_truth("lasot", root, "all")
     gt = {s.name: s.boxes for s in sequences}
@@ -182,23 +182,56 @@ def test_missing_and_malformed_files_are_failures_named_in_the_report(tmp_path, 
     write_tracker(results, "broken", {"dog-1": gt["dog-1"]})                     # cat-1 missing
     write(results / "broken" / "cat-2.txt", "1,2,x,4\n" * N)                     # malformed
     write_tracker(results, "short", {n: b[:4] for n, b in gt.items()})           # LaSOT needs every frame
-    _, broken, short = score_trackers(results, ["perfect", "broken", "short"], sequences)
-    assert broken.overall.auc == pytest.approx(FULL / 3)
+    with pytest.raises(MissingResultsError) as err:
+        score_trackers(results, ["perfect", "broken", "short"], sequences)
+    message = str(err.value)
+    assert "\n" not in message and message.startswith("5 result files missing or unusable ('broken' 2 of 3, "
+                                                       "'short' 3 of 3); first 3: ")
+    assert "broken/cat-1.txt: result file not found" in message and "--missing zero" in message
+
+    argv = ["score", "--dataset", "lasot", "--split", "all", "--root", str(root), "--results", str(results)]
+    assert main(argv) == EXIT_BAD_INPUT
+    out, printed = capsys.readouterr()
+    assert out == "" and printed.count("\n") == 1 and printed.startswith("error: 5 result files missing")
+    assert not (tmp_path / "results-report").exists()
+
+    _, broken, short = score_trackers(results, ["perfect", "broken", "short"], sequences, missing="zero")
     problems = {s.name: s.problem for s in broken.failures}
-    assert set(problems) == {"cat-1", "cat-2"}
+    assert set(problems) == {"cat-1", "cat-2"} and broken.lacking == ("cat-1", "cat-2")
     assert problems["cat-1"].endswith("broken/cat-1.txt: result file not found")
     assert "broken/cat-2.txt" in problems["cat-2"] and "'x'" in problems["cat-2"]
     assert len(short.failures) == 3 and "4 frames but the ground truth has 6" in short.failures[0].problem
-    assert short.overall.auc == 0
 
     skipped = score_trackers(results, ["perfect", "broken"], sequences, missing="skip")
     assert [[s.name for s in t.sequences] for t in skipped] == [["dog-1"], ["dog-1"]]
-    assert skipped[1].overall.auc == pytest.approx(FULL)
+    assert skipped[1].overall.auc == pytest.approx(FULL) and skipped[1].lacking == ("cat-1", "cat-2")
 
-    assert main(["score", "--dataset", "lasot", "--split", "all", "--root", str(root), "--results",
-                 str(results), "--trackers", "perfect", "broken", "--out", str(tmp_path / "rep")]) == EXIT_OK
+    assert main([*argv, "--trackers", "perfect", "broken", "--out", str(tmp_path / "rep"), "--missing",
+                 "zero"]) == EXIT_OK
+    out, printed = capsys.readouterr()
+    assert "| Missing (zero) |" in out and "| broken |" in out and "mode `zero`" in out
+    assert printed.count("note: sequences without usable results (broken 2), zero mode") == 1
     report = (tmp_path / "rep" / "report.md").read_text()
     assert "broken / cat-1:" in report and "broken / cat-2:" in report and "perfect / " not in report
+
+
+@pytest.mark.parametrize("dataset", ["lasot", "tnl2k"])
+def test_a_failed_sequence_scores_exactly_as_an_all_zero_result_file(tmp_path, dataset, no_image_reads):
+    root = (make_lasot if dataset == "lasot" else make_tnl2k)(tmp_path / dataset, images=False)
+    sequences = load_ground_truth(dataset, root, "all" if dataset == "lasot" else None)
+    results = tmp_path / "results"
+    write_tracker(results, "zeros", {s.name: np.zeros_like(s.boxes) for s in sequences})
+    (results / "absent").mkdir()
+    zeros, absent = score_trackers(results, ["zeros", "absent"], sequences, missing="zero")
+    assert not zeros.failures and len(absent.failures) == len(sequences)
+    for a, b in zip(zeros.sequences, absent.sequences):
+        for curve in ("success_curve", "precision_curve", "norm_precision_curve"):
+            assert np.array_equal(getattr(a.result, curve), getattr(b.result, curve))
+    assert absent.overall.scores() == zeros.overall.scores()
+    assert absent.overall.auc > 0  # frame 0 is the ground truth, as for any result file
+    if dataset == "tnl2k":  # seqB's frame 2 has no target: an NP hit under the toolkit's rules
+        seq_b = absent.sequences[1].result
+        assert seq_b.norm_precision_curve[20] * N == pytest.approx(2)  # frame 0 and the empty frame 2
 
 
 def test_score_writes_tables_plots_speed_and_attributes(tmp_path, capsys, no_image_reads):
@@ -207,7 +240,8 @@ def test_score_writes_tables_plots_speed_and_attributes(tmp_path, capsys, no_ima
     write_tracker(results, "perfect", {s.name: s.boxes for s in sequences}, seconds=0.25)
     write_tracker(results, "shifted", {s.name: shifted(s.boxes, 6) for s in sequences})
     assert main(["score", "--dataset", "synthetic", "--root", str(root), "--results", str(results)]) == EXIT_OK
-    out = results / "_report"
+    out = tmp_path / "results-report"  # beside the results, never inside them
+    assert not (results / "_report").exists()
     for name in ("report.md", "summary.md", "summary.csv", "sequences.csv", "attributes.csv", "speed.csv"):
         assert (out / name).stat().st_size > 0, name
     for stem in ("success_plot", "precision_plot", "norm_precision_plot"):
@@ -218,11 +252,11 @@ def test_score_writes_tables_plots_speed_and_attributes(tmp_path, capsys, no_ima
     summary = {row["Tracker"]: row for row in csv.DictReader((out / "summary.csv").open())}
     assert set(summary) == {"perfect", "shifted"}
     for name, row in summary.items():
-        assert float(row["AUC"]) == pytest.approx(scores[name].overall.auc, abs=1e-4)
-        assert float(row["P"]) == pytest.approx(scores[name].overall.precision, abs=1e-4)
+        assert float(row["AUC"]) == scores[name].overall.auc            # full precision
+        assert float(row["P"]) == scores[name].overall.precision
     assert float(summary["perfect"]["FPS"]) == pytest.approx(4.0) and summary["shifted"]["FPS"] == ""
     per_seq = list(csv.DictReader((out / "sequences.csv").open()))
-    assert len(per_seq) == 6 and {r["FPS"] for r in per_seq if r["Tracker"] == "perfect"} == {"4.0000"}
+    assert len(per_seq) == 6 and {r["FPS"] for r in per_seq if r["Tracker"] == "perfect"} == {"4.0"}
 
     attributes = {row["Attribute"]: row for row in csv.DictReader((out / "attributes.csv").open())}
     assert list(attributes) == ["IV", "POC", "FOC"]                              # the toolkit's order
@@ -230,8 +264,9 @@ def test_score_writes_tables_plots_speed_and_attributes(tmp_path, capsys, no_ima
     assert float(attributes["IV"]["perfect AUC"]) == pytest.approx(FULL, abs=1e-4)    # cat-1, dog-1
     assert float(attributes["FOC"]["perfect AUC"]) == pytest.approx(FULL * 5 / 6, abs=1e-4)  # cat-2
     printed = capsys.readouterr().out
-    assert "| Tracker | AUC | P | NP | OP50 | OP75 | FPS | Sequences | Failed |" in printed
-    assert f"| perfect | {(2 * FULL + FULL * 5 / 6) / 3:.1f} |" in printed
+    assert "| Tracker | AUC | P | NP | OP50 | OP75 | FPS | Sequences | Missing (error) |" in printed
+    assert f"| perfect | {scores['perfect'].overall.auc:.2f} |" in printed        # two decimals, as the paper
+    assert f"{scores['perfect'].overall.auc:.2f}" == f"{(2 * FULL + FULL * 5 / 6) / 3:.2f}"
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -397,7 +432,7 @@ def test_ground_and_paper_table_commands(tmp_path, tiny_weights, capsys):
     assert re.search(r"\| TNL2K \| NL\+BB \| [\d.]+ / [\d.]+ \| 56\.9 / 58\.1 \|", out)
     assert re.search(r"\| RefCOCOg val \| grounding \| [\d.]+ \| 70\.07 \|", out)
     assert (results / "tnl2k" / "jointnlt-nl" / "seqA.txt").is_file()
-    assert (results / "tnl2k" / "_report" / "success_plot.png").is_file()
+    assert (results / "tnl2k-report" / "success_plot.png").is_file()
     assert "Command: `python -m kit.evaluate paper-table" in (results / "paper_table.md").read_text()
 
 

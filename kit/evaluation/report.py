@@ -32,10 +32,24 @@ def _scores(curves: Curves | None) -> dict[str, float | None]:
             "OP75": curves.op75}
 
 
+MISSING_NOTES = {
+    "error": "every sequence had a usable result file",
+    "zero": "sequences without a usable result file scored as an all-zero file (`--missing zero`)",
+    "skip": "sequences that any tracker lacks left out for every tracker (`--missing skip`)",
+}
+
+
 def summary_rows(scores: list[TrackerScore]) -> list[dict]:
-    """One row per tracker: AUC, P (20 px), NP (0.20), OP50, OP75 in %, frames/s, sequences, failures."""
+    """One row per tracker: AUC, P (20 px), NP (0.20), OP50, OP75 in %, frames/s, sequences scored, and how
+    many lacked a usable result file, with the mode that scored them in the column name."""
     return [{"Tracker": s.tracker, **_scores(s.overall), "FPS": s.fps, "Sequences": len(s.sequences),
-             "Failed": len(s.failures)} for s in scores]
+             f"Missing ({s.missing_mode})": len(s.lacking)} for s in scores]
+
+
+def missing_note(scores: list[TrackerScore]) -> str:
+    """One line for under the table: which missing-results mode ran and what it did."""
+    mode = scores[0].missing_mode if scores else "error"
+    return f"Missing results: mode `{mode}`: {MISSING_NOTES[mode]}.\n"
 
 
 def sequence_rows(scores: list[TrackerScore]) -> list[dict]:
@@ -71,7 +85,7 @@ def attribute_rows(scores: list[TrackerScore], sequences: list[Sequence]) -> lis
 def _cell(value) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
-    return f"{value:.1f}" if isinstance(value, float) else str(value)
+    return f"{value:.2f}" if isinstance(value, float) else str(value)  # as the paper's tables
 
 
 def markdown_table(rows: list[dict]) -> str:
@@ -84,12 +98,12 @@ def markdown_table(rows: list[dict]) -> str:
 
 
 def csv_text(rows: list[dict]) -> str:
-    """Full-precision CSV (floats with 4 decimals, empty for none)."""
+    """Full-precision CSV (floats as Python's shortest round-trip repr, empty for none)."""
     buffer = io.StringIO()
     if rows:
         writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
         writer.writeheader()
-        writer.writerows({k: "" if v is None else f"{v:.4f}" if isinstance(v, float) else v
+        writer.writerows({k: "" if v is None else repr(float(v)) if isinstance(v, float) else v
                           for k, v in row.items()} for row in rows)
     return buffer.getvalue()
 
@@ -124,7 +138,7 @@ def plot_curves(scores: list[TrackerScore], out_dir: str | Path, dataset_title: 
             fig = Figure(figsize=(6.4, 4.8))
             ax = fig.add_subplot()
             for i, s in enumerate(ranked):
-                ax.plot(xs, 100 * getattr(s.overall, curve), color=colors[i % 10], linestyle=styles[i // 10 % 4],
+                ax.plot(xs, s.overall.percent_curves()[curve], color=colors[i % 10], linestyle=styles[i // 10 % 4],
                         linewidth=2.5 if i == 0 else 1.8, label=f"{s.tracker} [{getattr(s.overall, score):.1f}]")
             ax.set(xlim=(xs[0], xs[-1]), ylim=(0, 100), xlabel=xlabel, ylabel=ylabel,
                    title=f"{title} on {dataset_title}")
@@ -154,10 +168,10 @@ def report_markdown(scores: list[TrackerScore], sequences: list[Sequence], datas
     note = ("AUC, P (20 px), NP (0.20), OP50, OP75 in %, as the toolkits compute them (spec §6); frame 0 is "
             "scored as the ground truth. FPS from the `_time.txt` files (frame 0 includes initialisation).\n")
     lines = [f"# {dataset_title}: {len(scores[0].sequences)} sequences\n", note,
-             markdown_table(summary_rows(scores))]
+             markdown_table(summary_rows(scores)), missing_note(scores)]
     failures = [f"- {t.tracker} / {s.name}: {s.problem}" for t in scores for s in t.failures]
     if failures:
-        lines += ["## Failures (scored 0 on every frame)\n", "\n".join(failures) + "\n"]
+        lines += ["## Without a usable result file (scored as an all-zero file)\n", "\n".join(failures) + "\n"]
     if skipped:
         lines += ["## Left out for every tracker (missing results)\n", ", ".join(skipped) + "\n"]
     attributes = attribute_rows(scores, sequences)

@@ -1,12 +1,15 @@
 """Scoring result folders against a benchmark's ground truth, from annotation files only (no image is read).
 
-Each tracker's `<sequence>.txt` is scored with `kit.evaluation.metrics` (the toolkits' definitions). As in
-the toolkits, a missing or unusable result file is a failure on every frame, and is named in the report;
-`missing='skip'` instead leaves such sequences out for every tracker (pytracking's `skip_missing_seq`), so
-that trackers are still compared on the same sequences.
+Each tracker's `<sequence>.txt` is scored with `kit.evaluation.metrics` (the toolkits' definitions). A
+missing or unusable result file is an error by default, as in the toolkits (one `MissingResultsError`
+naming how many and the first few). Two explicit modes score anyway: `missing='zero'` scores such a
+sequence exactly as an all-zero result file would score (frame 0 is still the ground truth, and on
+TNL2K/OTB frames without a target still pass normalised precision); `missing='skip'` leaves it out for every
+tracker (pytracking's `skip_missing_seq`), so that trackers are still compared on the same sequences.
 """
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,12 +17,11 @@ from pathlib import Path
 import numpy as np
 
 from kit.data import Sequence, load_dataset
-from kit.evaluation.metrics import (IOU_THRESHOLDS, NORM_THRESHOLDS, PIXEL_THRESHOLDS, BenchmarkResult,
-                                    SequenceResult, average_over_sequences, sequence_curves)
+from kit.evaluation.metrics import BenchmarkResult, SequenceResult, average_over_sequences, sequence_curves
 from kit.evaluation.results import (ResultFileError, check_results_dir, read_result, read_times, result_file,
                                     time_file)
 
-MISSING_POLICIES = ("fail", "skip")
+MISSING_POLICIES = ("error", "zero", "skip")  # the first is the default
 DEFAULT_SPLITS = {"lasot": "test", "otb": "test", "synthetic": "test", "tnl2k": None}
 
 # The rules metrics.py applies per dataset tag. The synthetic benchmark has LaSOT's layout and visibility
@@ -30,8 +32,8 @@ METRIC_RULES = {"synthetic": "lasot"}
 @dataclass(frozen=True)
 class SequenceScore:
     name: str
-    result: SequenceResult        # all-zero curves when the result file could not be used
-    problem: str | None = None    # why it was counted as a failure (one line naming the file), else None
+    result: SequenceResult        # as an all-zero result file scores, when the file could not be used
+    problem: str | None = None    # why the file could not be used (one line naming it), else None
     frames_timed: int = 0         # rows of `_time.txt` (0 when there is none)
     seconds: float | None = None  # their sum
 
@@ -45,6 +47,8 @@ class TrackerScore:
     tracker: str
     sequences: list[SequenceScore]
     overall: BenchmarkResult
+    missing_mode: str = "error"      # how sequences without usable results were scored (MISSING_POLICIES)
+    lacking: tuple[str, ...] = ()    # this tracker's sequences without usable results (also those skipped)
 
     @property
     def failures(self) -> list[SequenceScore]:
@@ -91,12 +95,10 @@ def load_ground_truth(name: str, root: str | Path, split: str | None = None,
 
 
 def failed_sequence(sequence: Sequence) -> SequenceResult:
-    """A sequence without usable results: every frame a failure in every measure."""
-    n = len(sequence.boxes)
-    return SequenceResult(np.zeros(len(IOU_THRESHOLDS)), np.zeros(len(PIXEL_THRESHOLDS)),
-                          np.zeros(len(NORM_THRESHOLDS)), num_frames=n,
-                          num_valid_frames=int(((sequence.boxes[:, 2:] > 0).all(axis=1) & sequence.visible).sum()),
-                          mean_iou=float("nan"))
+    """A sequence without usable results, scored exactly as an all-zero result file: every later frame
+    repeats frame 0's zero box (the toolkit's zero-size rule), frame 0 is the ground truth, and the
+    dataset's rules decide the rest (e.g. TNL2K/OTB frames without a target pass normalised precision)."""
+    return score_sequence(np.zeros((len(sequence.boxes), 4)), sequence)
 
 
 def score_sequence(pred_xywh: np.ndarray, sequence: Sequence) -> SequenceResult:
@@ -131,14 +133,32 @@ def score_tracker(results_dir: str | Path, tracker: str, sequences: list[Sequenc
     return TrackerScore(tracker, scores, average_over_sequences([s.result for s in scores]))
 
 
+class MissingResultsError(ResultFileError):
+    """Some trackers lack usable result files (missing='error'); the message is one summary line."""
+
+
+def _missing_summary(scores: list[TrackerScore], num_sequences: int, shown: int = 3) -> str:
+    per_tracker = ", ".join(f"{s.tracker!r} {len(s.failures)} of {num_sequences}" for s in scores if s.failures)
+    first = [f.problem for s in scores for f in s.failures][:shown]
+    total = sum(len(s.failures) for s in scores)
+    more = f"; first {len(first)}: " if total > len(first) else ": "
+    return (f"{total} result files missing or unusable ({per_tracker}){more}{'; '.join(first)}. Check --results / "
+            "--trackers, or score anyway with --missing zero (as all-zero files) or --missing skip")
+
+
 def score_trackers(results_dir: str | Path, trackers: list[str], sequences: list[Sequence],
-                   missing: str = "fail") -> list[TrackerScore]:
-    """Score several trackers on the same sequences. missing='fail' (default): an unusable file scores 0
-    on every frame; 'skip': sequences that any tracker lacks are left out for all of them."""
+                   missing: str = "error") -> list[TrackerScore]:
+    """Score several trackers on the same sequences. missing='error' (default): any unusable file raises
+    MissingResultsError (one line); 'zero': it scores as an all-zero result file; 'skip': sequences that any
+    tracker lacks are left out for all of them."""
     if missing not in MISSING_POLICIES:
         raise ValueError(f"missing must be one of {MISSING_POLICIES}, got {missing!r}")
     scores = [score_tracker(results_dir, t, sequences) for t in trackers]
-    if missing == "fail":
+    scores = [dataclasses.replace(s, missing_mode=missing, lacking=tuple(f.name for f in s.failures))
+              for s in scores]
+    if missing == "error" and any(s.failures for s in scores):
+        raise MissingResultsError(_missing_summary(scores, len(sequences)))
+    if missing == "zero":
         return scores
     lacking = {s.name for score in scores for s in score.failures}
     if len(lacking) == len(sequences):
@@ -148,7 +168,7 @@ def score_trackers(results_dir: str | Path, trackers: list[str], sequences: list
 
 def _keep(score: TrackerScore, wanted) -> TrackerScore:
     kept = [s for s in score.sequences if wanted(s)]
-    return TrackerScore(score.tracker, kept, average_over_sequences([s.result for s in kept]))
+    return dataclasses.replace(score, sequences=kept, overall=average_over_sequences([s.result for s in kept]))
 
 
 def skipped_sequences(scores: list[TrackerScore], sequences: list[Sequence]) -> list[str]:

@@ -95,7 +95,7 @@ def crop_frame_indices(run: dict, n_frames: int) -> list[int]:
 def test_every_tracker_crop_matches_golden(tracker_io, mode):
     run, frames = tracker_io[mode], tracker_io["frames"]
     indices = crop_frame_indices(run, len(frames))
-    assert len(run["crops"]) == {"joint": 9, "track": 8}[mode]
+    assert len(run["crops"]) == {"joint": 2, "track": 1}[mode] + len(frames) - 1  # init crops + one per frame
     # search crops are centred on the previous state (state_after_init, then each returned state)
     searches = [c["box"] for c in run["crops"][indices.count(0):]]
     assert searches == [run["state_after_init"]] + run["states"][:-1]
@@ -106,14 +106,17 @@ def test_every_tracker_crop_matches_golden(tracker_io, mode):
         assert crop.resize_factor == pytest.approx(rec["resize_factor"], rel=1e-15)
 
 
-def test_zero_width_grounding_box_crops_like_golden(tracker_io):
-    # JOINT init state has w = 0: the zero-size guard sets w := 1 *before* the centre is computed, and
-    # half-to-even rounding decides the pixel: x1 = round(328 + 0.5 - 6) = round(322.5) = 322 (not 323).
-    run = tracker_io["joint"]
-    assert run["state_after_init"] == [328.0, 115.0, 0.0, 34.0]
-    frame0 = tracker_io["frames"][0]
-    assert sample_target(frame0, run["state_after_init"], 2.0, 128).crop_box == (322, 126, 12)
-    assert sample_target(frame0, run["state_after_init"], 1.0, 144).crop_box == (326, 129, 6)
+def test_joint_init_crops_are_cut_at_the_grounding_state(tracker_io):
+    # Holds for any golden directory: JOINT cuts its init crops (template 128 px, the unused 144-px
+    # `template_img`) at the grounding box mapped to the frame, whatever its size (golden-mini's has w = 0,
+    # see test_zero_width_box_crop_hand_values), and they reproduce bit for bit.
+    run, frame0 = tracker_io["joint"], tracker_io["frames"][0]
+    init = run["crops"][:crop_frame_indices(run, len(tracker_io["frames"])).count(0)]
+    assert [(c["factor"], c["output_sz"]) for c in init] == [(2.0, 128), (1.0, 144)]
+    for rec in init:
+        assert list(rec["box"]) == list(run["state_after_init"])
+        crop = sample_target(frame0, rec["box"], rec["factor"], rec["output_sz"])
+        assert_uint8_close(crop.patch, rec["patch"], f"init crop {rec['factor']}")
 
 
 def test_grounding_map_back_gives_joint_init_state(model_io, tracker_io):
@@ -152,6 +155,15 @@ def ramp(h: int, w: int) -> np.ndarray:
     """uint8 image whose pixel (y, x) is (x + 1, y + 1, 7): every position is identifiable."""
     yy, xx = np.mgrid[0:h, 0:w]
     return np.stack([xx + 1, yy + 1, np.full_like(xx, 7)], axis=-1).astype(np.uint8)
+
+
+def test_zero_width_box_crop_hand_values():
+    # golden-mini's JOINT init state (328, 115, 0, 34) has w = 0: the zero-size guard sets w := 1 *before* the
+    # centre is computed, and half-to-even rounding decides the pixel: x1 = round(328 + 0.5 - 6) =
+    # round(322.5) = 322 (not 323); at factor 1: crop 6, x1 = round(325.5) = 326, y1 = round(132 - 3) = 129.
+    frame = np.zeros((360, 640, 3), np.uint8)
+    assert sample_target(frame, [328.0, 115.0, 0.0, 34.0], 2.0, 128).crop_box == (322, 126, 12)
+    assert sample_target(frame, [328.0, 115.0, 0.0, 34.0], 1.0, 144).crop_box == (326, 129, 6)
 
 
 @pytest.mark.parametrize("x, expected_x1", [(2.5, 2), (3.5, 4), (-0.5, 0), (4.4999, 4)])

@@ -10,6 +10,7 @@ import dataclasses
 import json
 import math
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -29,14 +30,18 @@ from kit.train.engine import train_one_epoch
 from kit.train.losses import (box_terms, box_token_distribution, corner_map_loss, grounding_loss,
                               target_attention_loss, tracking_loss)
 from kit.train.main import build_training_model, train
+from kit.train.main import main as train_main
 from kit.train.optim import build_optimizer, build_scaler, build_scheduler, lr_factor, parameter_groups
 from kit.train.processing import Processing, all_padding, box_in_crop, collate, mentions_left_or_right
 from kit.train.sampling import (
+    DRAW_COUNTS,
     EpochBatches,
+    SamplingError,
     Sample,
     Source,
     TrainingSampler,
     VirtualEpoch,
+    check_draws,
     sample_rng,
     validation_samples,
 )
@@ -563,3 +568,174 @@ def test_num_search_takes_zero_one_or_two():
     assert cfg.data.num_search == 0
     with pytest.raises(ValueError, match="0 \\(grounding only\\)"):
         tc.parse_overrides(["data.num_search=3"], tc.get_train_preset("smoke"))
+
+
+# --- paper = the official training signal; each fix an option ---------------------------------------------------
+
+def test_paper_reproduces_the_official_training_signal_and_each_fix_is_an_override():
+    paper = tc.get_train_preset("paper")
+    assert paper.optim.official_amp_skips_clipping and paper.optim.precision == "fp16"   # §8 #15: no clip under AMP
+    assert paper.loss.official_degenerate_zeroing                                      # §8 #18
+    assert not paper.data.language_aware_flip                                          # §8 #20
+    assert paper.data.official_tnl2k_pairing and paper.data.lasot_visible_needs_box      # §8 #17, §5.2
+    fixed = tc.parse_overrides(["optim.official_amp_skips_clipping=false", "loss.official_degenerate_zeroing=false",
+                                "data.language_aware_flip=true", "data.official_tnl2k_pairing=false",
+                                "data.lasot_visible_needs_box=false"], tc.get_train_preset("paper"))
+    default = tc.TrainConfig()   # the dataclass defaults (custom runs, the CPU presets) keep the fixes
+    for section in ("optim", "loss", "data"):
+        for key in ("official_amp_skips_clipping", "official_degenerate_zeroing", "language_aware_flip",
+                    "official_tnl2k_pairing", "lasot_visible_needs_box"):
+            if hasattr(getattr(default, section), key):
+                assert getattr(getattr(fixed, section), key) == getattr(getattr(default, section), key), key
+    phase1 = tc.get_train_preset("paper_phase1")
+    assert (phase1.data.num_search, phase1.optim.epochs, phase1.run.out_dir) == (1, 50, "runs/paper-phase1")
+    assert dataclasses.replace(phase1.data, num_search=2) == paper.data and phase1.loss == paper.loss
+    assert dataclasses.replace(phase1.optim, epochs=300) == paper.optim      # same schedule: phase 2 resumes it
+
+
+@pytest.mark.parametrize("official", [True, False])
+def test_clipping_under_amp_official_or_fixed(smoke_parts, official):
+    cfg, _, processing, dataset = smoke_parts
+    torch.manual_seed(0)
+    model = build_training_model(cfg)
+    actor = JointActor(model, processing, cfg.loss, cfg.data.num_search)
+    batch = collate([dataset[(1, i)] for i in range(2)])
+    seen = []
+
+    def after_step(stats):
+        grads = torch.stack([p.grad.norm() for p in model.parameters() if p.grad is not None])
+        seen.append((stats.get("grad_norm"), torch.linalg.vector_norm(grads).item()))
+
+    train_one_epoch(actor, [batch], build_optimizer(model, cfg.optim), device=torch.device("cpu"), precision="bf16",
+                    grad_clip_norm=0.1, official_amp_skips_clipping=official, on_step=after_step)
+    (clip_stat, stepped_norm), = seen
+    if official:   # the official trainer: under AMP the gradients step unclipped
+        assert clip_stat is None and stepped_norm > 0.1
+    else:
+        assert float(clip_stat) > 0.1 and stepped_norm == pytest.approx(0.1, rel=1e-3)
+
+
+def write_lasot_annotations(root: Path) -> Path:
+    seq = root / "cat" / "cat-1"
+    seq.mkdir(parents=True)
+    (seq / "groundtruth.txt").write_text("1,1,5,5\n2,2,0,5\n3,3,5,5\n4,4,5,5\n")   # frame 1: w = 0, flags clear
+    (seq / "full_occlusion.txt").write_text("0,0,0,1\n")
+    (seq / "out_of_view.txt").write_text("0,0,0,0\n")
+    (seq / "nlp.txt").write_text("a cat\n")
+    return root
+
+
+def test_lasot_visibility_with_or_without_the_box_size(tmp_path):
+    roots = tc.RootsConfig(lasot=str(write_lasot_annotations(tmp_path / "lasot")))
+    assert Source("lasot:all", roots)[0].visible.tolist() == [True, True, True, False]          # flags only
+    assert Source("lasot:all", roots, lasot_visible_needs_box=True)[0].visible.tolist() == [True, False, True, False]
+
+
+# --- the sampler at scale: count mismatches, datasets that yield nothing, errors --------------------------------
+
+def write_tnl2k_train(root: Path, sequences: int = 3, boxes: int = 24, images: int = 20) -> Path:
+    """TNL2K training sequences with more ground-truth rows than images (as 12 released videos have)."""
+    import cv2
+
+    for k in range(sequences):
+        seq = root / f"video_{k}"
+        (seq / "imgs").mkdir(parents=True)
+        rows = [[40 + 2 * i, 30 + k, 30, 24] for i in range(boxes)]
+        (seq / "groundtruth.txt").write_text("".join(",".join(map(str, r)) + "\n" for r in rows))
+        (seq / "language.txt").write_text("the red box\n")
+        for i, (x, y, w, h) in enumerate(rows[:images]):
+            image = np.full((120, 160, 3), 100, np.uint8)
+            image[y:y + h, x:x + w] = (30, 30, 220)
+            cv2.imwrite(str(seq / "imgs" / f"{i + 1:05d}.jpg"), image)
+    return root
+
+
+@pytest.mark.parametrize("official_pairing", [False, True])
+def test_sampler_survives_tnl2k_count_mismatches_and_counts_them(smoke_parts, tmp_path, capfd, official_pairing):
+    cfg, _, processing, _ = smoke_parts
+    root = write_tnl2k_train(tmp_path / "TNL2K_train")
+    data = dataclasses.replace(cfg.data, datasets=("tnl2k",), ratios=(1.0,), official_tnl2k_pairing=official_pairing,
+                               roots=dataclasses.replace(cfg.data.roots, tnl2k=str(root)))
+    dataset = VirtualEpoch(TrainingSampler.from_config(data), processing, seed=0)
+    items = [dataset[(1, i)] for i in range(40)]            # the unguarded sampler raised IndexError on ~40 %
+    draws, used, invalid, past, errors = sum(item["draw_counts"] for item in items)[0].tolist()
+    assert used == 40 and errors == 0 and past > 5 and draws == used + invalid + past
+    assert all(item["draw_counts"].shape == (1, len(DRAW_COUNTS)) for item in items)
+    warned = [line for line in capfd.readouterr().err.splitlines() if "ground-truth boxes but" in line]
+    images = 21 if official_pairing else 20   # official: box 20 gets image 19 (path_list[frame_id - 1])
+    assert sorted(warned) == [f"warning: tnl2k: video_{k}: 24 ground-truth boxes but {images} images; draws of "
+                              f"frames {images}..23 are redrawn (as the official sampler does)" for k in range(3)]
+    seq = dataset.sampler.sources[0][0]
+    if official_pairing:
+        assert [f.name for f in seq.frames[:2]] == ["00020.jpg", "00001.jpg"] and seq.frames[20].name == "00020.jpg"
+    else:
+        assert [f.name for f in seq.frames[:2]] == ["00001.jpg", "00002.jpg"]
+
+
+def test_a_dataset_in_another_layout_stops_the_run_with_one_line(synthetic_root, tmp_path, capfd):
+    parts = tmp_path / "TNL2K_train"      # the multi-part download: one more folder level
+    write_tnl2k_train(parts / "TNL2K_train_subset_P1", sequences=1)
+    argv = ["--preset", "smoke", f"data.roots.synthetic={synthetic_root}", f"data.roots.tnl2k={parts}",
+            "data.datasets=synthetic:train,tnl2k", "data.ratios=1,1", f"run.out_dir={tmp_path / 'run'}"]
+    with pytest.raises(SystemExit) as stopped:
+        train_main(argv)
+    assert stopped.value.code == 2
+    out, err = capfd.readouterr()
+    assert re.search(r"data: synthetic:train .*; probe: 20 draws: [1-9]\d* used", out)   # the healthy dataset
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert errors == [f"error: dataset tnl2k ({parts}) gave no usable sample in 20 draws (0 invalid, 0 past the "
+                      "last image, 20 errors): check data.roots.tnl2k and its layout, or drop it from data.datasets"]
+    assert err.count("warning: sampler: tnl2k: DatasetFormatError:") == 1   # reported once, then counted
+    assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_arbitrary_sampling_exceptions_are_counted_reported_once_and_stop_at_an_absurd_rate(smoke_parts, capfd):
+    cfg, _, processing, _ = smoke_parts
+    sampler = TrainingSampler.from_config(cfg.data)
+
+    def flaky(sample, rng, crop_boxes=None):
+        if rng.random() < 0.3:
+            raise KeyError("a bug in a reader")
+        return processing(sample, rng, crop_boxes)
+
+    dataset = VirtualEpoch(sampler, flaky, seed=0)
+    counts = sum(dataset[(1, i)]["draw_counts"] for i in range(24)).numpy()
+    assert counts[:, 4].sum() > 3 and counts[:, 1].sum() == 24
+    assert capfd.readouterr().err.count("KeyError: 'a bug in a reader' (redrawn") == len(sampler.sources)
+    check_draws(counts, sampler.sources, sampler.probs, max_error_rate=0.5, min_draws=20)   # 30 %: tolerated
+    with pytest.raises(SamplingError, match=r"draws raised errors \(more than data.max_error_rate=0.1\)"):
+        check_draws(counts, sampler.sources, sampler.probs, max_error_rate=0.1, min_draws=20)
+    hopeless = VirtualEpoch(sampler, lambda *a, **k: (_ for _ in ()).throw(KeyError("always")), seed=0, max_attempts=5)
+    with pytest.raises(SamplingError, match=r"no usable sample in 5 draws .* last problem: KeyError"):
+        hopeless[(1, 0)]
+
+
+# --- two phases: one search frame, then two, with the optimiser and the schedule carried over --------------------
+
+def test_two_phase_recipe_carries_optimiser_schedule_and_position(synthetic_root, tmp_path, capfd):
+    common = ["optim.warmup_epochs=3", "optim.milestones=2", "run.eval_dataset="]
+    first = train(smoke_config(synthetic_root, tmp_path / "p1", *common, "data.num_search=1", "optim.epochs=1"))
+    assert first["step"] == 4 and first["epoch"] == 2
+    out = capfd.readouterr().out
+    assert "data: synthetic:train" in out and "epoch 1 draws: synthetic:train" in out
+    draws = read_csv(tmp_path / "p1" / "draws.csv")
+    assert [(r["epoch"], r["dataset"]) for r in draws] == [("1", "synthetic:train"), ("1", "synthetic:grounding_train")]
+    assert sum(int(r["used"]) for r in draws) == 8 and all(int(r["draws"]) >= int(r["used"]) for r in draws)
+
+    second = train(smoke_config(synthetic_root, tmp_path / "p2", *common, "optim.epochs=3",
+                                f"run.resume={tmp_path / 'p1'}"))
+    assert second["step"] == 12 and second["epoch"] == 4
+    rows = read_csv(tmp_path / "p2" / "log.csv")
+    assert [int(r["step"]) for r in rows] == list(range(5, 13)) and "loss_track2" in rows[0]
+    # epoch 2 of the same schedule (warm-up 2/3), epoch 3 after the milestone at 2 (x 0.1)
+    assert float(rows[0]["lr_head"]) == pytest.approx(1e-3 * (0.01 / 3 + 2 / 3))
+    assert float(rows[-1]["lr_head"]) == pytest.approx(1e-3 * 0.1)
+    state = torch.load(Path(second["checkpoint"]) / "training_state.pt", weights_only=True)
+    assert state["scheduler"]["last_epoch"] == 3
+    before = torch.load(Path(first["checkpoint"]) / "training_state.pt", weights_only=True)["optimizer"]["state"]
+    after = state["optimizer"]["state"]
+    assert before and {int(s["step"]) for s in before.values()} == {4}
+    # AdamW moments carried over: the parameters phase 1 trained went on counting; those only the second
+    # search frame uses (the temporal path) started in phase 2
+    assert {int(after[k]["step"]) for k in before} == {12} and {int(after[k]["step"]) for k in after
+                                                                 if k not in before} == {8}

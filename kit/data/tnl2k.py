@@ -43,7 +43,8 @@ class TNL2K(SequenceDataset):
 
     Frame i is `imgs/` sorted by `sort_frame_names`, its box line i of groundtruth.txt.
     official_train_offset=True reproduces the official training pairing (spec §8 #17): box i with image
-        i-1, box 0 with the last image. Only for parity experiments; the default is the fixed pairing.
+        i-1, box 0 with the last image; `frames` then has one entry per box that has an image. For parity
+        (the `paper` training preset, `data.official_tnl2k_pairing`); the default is the fixed pairing.
     sentence_mode: as in `kit.data.lasot.LaSOT` (from language.txt).
     attributes: read `<seq>/attributes.txt`, or `attributes_dir/<seq>_attribute.txt` (the toolkit's
         `annos/att`) when given: 17 comma- or whitespace-separated 0/1 flags named as TNL2K_ATTRIBUTES. A
@@ -100,7 +101,9 @@ class TNL2K(SequenceDataset):
             warnings.warn(f"{seq_dir}: {len(frames)} images in imgs/ but {len(boxes)} boxes in groundtruth.txt",
                           stacklevel=2)
         if frames and self.official_train_offset:
-            frames = frames[-1:] + frames[:-1]  # box i with image i-1 (the official `path_list[frame_id - 1]`)
+            # box i with image i-1 (the official `path_list[frame_id - 1]`; box 0 with the last image), for
+            # every box that has one: with one box more than images, the last box gets the last image too.
+            frames = frames[-1:] + frames[:len(boxes) - 1]
         if self.check_images:
             check_frames_exist(frames, f"sequence {name!r}")
         attributes = {}

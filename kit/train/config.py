@@ -50,6 +50,8 @@ class DataConfig:
     min_visible_frames: int = 7       # a video needs > 2*(num_search+1) = 6 visible frames ...
     min_sequence_length: int = 20     # ... and at least 20 frames
     max_attempts: int = 100           # resampling on invalid samples before giving up (an error)
+    probe_draws: int = 20             # draws per dataset before the run starts (0 = none): one that gives nothing stops it
+    max_error_rate: float = 0.5       # stop when more draws than this raise errors (not mere invalid samples)
     # Crops: factors of sqrt(w*h) (sizes come from the model config)
     search_factor: float = 5.0
     template_factor: float = 2.0
@@ -62,6 +64,12 @@ class DataConfig:
     # FIX (§8 #20): the official flips ignore the sentence; flipping "the dog left of the car" makes the
     # sentence wrong. True = no flip at all for a sample whose sentence says left or right.
     language_aware_flip: bool = True
+    # Parity switch (§8 #17): the official TNL2K reader pairs box i with image i-1 (box 0 with the last
+    # image). False = box i with image i (FIX).
+    official_tnl2k_pairing: bool = False
+    # Parity switch (§5.2, §8 #26): officially a LaSOT frame is visible only when not occluded, in view AND
+    # its box has w, h > 0. False = the occlusion and out-of-view flags alone.
+    lasot_visible_needs_box: bool = False
 
 
 @dataclass
@@ -243,13 +251,32 @@ def model_config(choice: ModelChoice) -> ModelConfig:
 def paper() -> TrainConfig:
     """The official swin_b_ep300 training: LaSOT + RefCOCOg + OTB99 + TNL2K (1:1:1:1), 60k samples per epoch,
     300 epochs, batch 8 per GPU (the paper: 4 GPUs), fp16 AMP, encoders from ImageNet-22k Swin-B (timm) and
-    bert-base-uncased (transformers), both downloaded."""
+    bert-base-uncased (transformers), both downloaded. It reproduces the official training signal, quirks
+    included (docs/training.md has the table): no gradient clipping under AMP, the GIoU assertion zeroing a
+    batch, flips that ignore left/right in the sentence, TNL2K's image i-1 with box i, LaSOT visibility with
+    w, h > 0. Each fix is one override away (e.g. optim.official_amp_skips_clipping=false)."""
     return TrainConfig(
         name="paper",
         model=ModelChoice(preset="paper", pretrained=True, vision_weights="timm", language_weights="bert-base-uncased"),
-        optim=OptimConfig(precision="fp16"),
+        data=DataConfig(language_aware_flip=False, official_tnl2k_pairing=True, lasot_visible_needs_box=True),
+        optim=OptimConfig(precision="fp16", official_amp_skips_clipping=True),
+        loss=LossConfig(official_degenerate_zeroing=True),
         run=RunConfig(out_dir="runs/paper", workers=8, log_every=50, checkpoint_every=5),
     )
+
+
+def paper_phase1() -> TrainConfig:
+    """Phase 1 of the authors' two-phase recipe (GitHub issue #7): `paper` with one search frame
+    (`data.num_search=1`, the official forward_joint) for the first 50 epochs, into runs/paper-phase1. Phase 2
+    resumes its last checkpoint with the `paper` preset, so the optimiser state, the schedule (epoch 51 of the
+    same 300-epoch warm-up / milestones), the RNG states and the data stream carry over:
+    `--preset paper run.resume=runs/paper-phase1` (docs/training.md)."""
+    cfg = paper()
+    cfg.name = "paper_phase1"
+    cfg.data.num_search = 1
+    cfg.optim.epochs = 50
+    cfg.run.out_dir = "runs/paper-phase1"
+    return cfg
 
 
 def synthetic_cpu() -> TrainConfig:
@@ -322,7 +349,7 @@ def smoke() -> TrainConfig:
     )
 
 
-PRESETS = {"paper": paper, "synthetic_cpu": synthetic_cpu, "lite_ground": lite_ground, "lite": lite, "smoke": smoke}
+PRESETS = {"paper": paper, "paper_phase1": paper_phase1, "synthetic_cpu": synthetic_cpu, "lite_ground": lite_ground, "lite": lite, "smoke": smoke}
 
 
 def get_train_preset(name: str) -> TrainConfig:
@@ -421,5 +448,8 @@ def validate(cfg: TrainConfig) -> None:
         raise ValueError(f"optim.betas must be two numbers, got {o.betas}")
     if o.batch_size < 1 or o.epochs < 1 or o.samples_per_epoch < 1:
         raise ValueError("optim.batch_size, optim.epochs and optim.samples_per_epoch must be >= 1")
+    if d.probe_draws < 0 or not 0 <= d.max_error_rate <= 1:
+        raise ValueError(f"data.probe_draws must be >= 0 and data.max_error_rate in [0, 1], got {d.probe_draws}, "
+                         f"{d.max_error_rate}")
     if d.sentence_mode not in ("clean", "official_train", "official_test"):
         raise ValueError(f"data.sentence_mode must be clean, official_train or official_test, got {d.sentence_mode!r}")

@@ -24,12 +24,14 @@ def train_one_epoch(actor, loader, optimizer, *, device: torch.device, precision
                     on_step: Callable[[dict], bool] | None = None, progress: bool = False,
                     description: str = "train") -> None:
     """Run the loader's batches through `actor` (a JointActor, possibly wrapped in DDP). After each step
-    `on_step(stats)` is called with the step's detached scalars; returning True stops the epoch."""
+    `on_step(stats)` is called with the step's detached scalars (and the batch's summed `draw_counts` when
+    it has them); returning True stops the epoch."""
     actor.train()
     params = [p for group in optimizer.param_groups for p in group["params"]]
     clip = grad_clip_norm > 0 and not (official_amp_skips_clipping and precision != "fp32")
     bar = tqdm(loader, desc=description, disable=not progress, dynamic_ncols=True, leave=False)
     for batch in bar:
+        draw_counts = batch.pop("draw_counts", None)  # (B, datasets, DRAW_COUNTS): how the samples were drawn
         batch = to_device(batch, device)
         with autocast(device, precision):
             out = actor(batch)
@@ -44,6 +46,8 @@ def train_one_epoch(actor, loader, optimizer, *, device: torch.device, precision
         else:
             loss.backward()
         stats = dict(out["stats"])
+        if draw_counts is not None:
+            stats["draw_counts"] = draw_counts.sum(0)
         if clip:
             stats["grad_norm"] = torch.nn.utils.clip_grad_norm_(params, grad_clip_norm)
         if scaler is not None:

@@ -1,5 +1,5 @@
-"""What a run records: `log.csv` (training rows), `eval.csv` (evaluation rows) and TensorBoard event files
-under `tb/`, all in the run's out_dir. Only rank 0 writes; the other ranks get a logger that does nothing.
+"""What a run records: `log.csv` (training rows), `eval.csv` (evaluation rows), `draws.csv` (the sampler's
+per-dataset draw counts per epoch) and TensorBoard event files under `tb/`, all in the run's out_dir. Only rank 0 writes; the other ranks get a logger that does nothing.
 Rows are appended, so a resumed run continues the same files."""
 from __future__ import annotations
 
@@ -53,6 +53,13 @@ class RunLogger:
             for key, value in row.items():
                 if key not in ("step", "epoch"):
                     self._writer.add_scalar(f"eval/{key}", _plain(value), row["step"])
+
+    def draws(self, rows: list[dict]) -> None:
+        """Per epoch and dataset: draws, used, invalid, past_last_image, errors (`draws.csv`)."""
+        if not self.enabled:
+            return
+        for row in rows:
+            self._append("draws.csv", row)
 
     def close(self) -> None:
         if self._writer is not None:

@@ -31,12 +31,17 @@ from kit.train.logger import RunLogger
 from kit.train.optim import build_optimizer, build_scaler, build_scheduler
 from kit.train.processing import Processing, collate
 from kit.train.sampling import (
+    DRAW_COUNTS,
     RunBatches,
+    SamplingError,
     Source,
     TrainingSampler,
     ValidationSet,
     VirtualEpoch,
+    check_draws,
+    format_draws,
     iterations_per_epoch,
+    probe_sources,
     validation_samples,
 )
 from kit.train.state import (
@@ -80,6 +85,18 @@ def build_training_model(cfg: TrainConfig):
         from kit.model import build_model
         model = build_model(mcfg)
     return model
+
+
+def sum_over_processes(counts: np.ndarray, info: DistInfo) -> np.ndarray:
+    """Element-wise sum of an integer array over all processes (one all-reduce)."""
+    if not info.distributed:
+        return counts
+    import torch.distributed as dist
+
+    t = torch.from_numpy(np.ascontiguousarray(counts, dtype=np.int64))
+    t = t.to(info.device) if info.device.type == "cuda" else t
+    dist.all_reduce(t)
+    return t.cpu().numpy()
 
 
 def _seed(seed: int) -> None:
@@ -182,7 +199,17 @@ def _train(cfg: TrainConfig, info: DistInfo, evaluate_fn: Callable | None = None
                 actor, device_ids=[info.local_rank] if device.type == "cuda" else None,
                 find_unused_parameters=run.find_unused_parameters, broadcast_buffers=False)
 
-    dataset = VirtualEpoch(TrainingSampler.from_config(cfg.data), processing, run.seed, cfg.data.max_attempts)
+    sampler = TrainingSampler.from_config(cfg.data)
+    say = (lambda line: print(line, flush=True)) if info.is_main else (lambda line: None)
+    if cfg.data.probe_draws > 0:
+        probe_sources(sampler, processing, run.seed, cfg.data.probe_draws, cfg.data.max_error_rate, log=say)
+    dataset = VirtualEpoch(sampler, processing, run.seed, cfg.data.max_attempts)
+    draws = np.zeros((len(sampler.sources), len(DRAW_COUNTS)), dtype=np.int64)  # this epoch, all processes
+
+    def log_draws(epoch: int) -> None:
+        say(f"epoch {epoch} draws: {format_draws(draws, sampler.sources)}")
+        logger.draws([{"epoch": epoch, "dataset": src.spec, **dict(zip(DRAW_COUNTS, map(int, row)))}
+                      for src, row in zip(sampler.sources, draws)])
     iters = iterations_per_epoch(optim.samples_per_epoch, optim.batch_size, info.world_size)
     if iters < 1:
         raise ValueError(f"optim.samples_per_epoch={optim.samples_per_epoch} gives no full batch of "
@@ -214,13 +241,19 @@ def _train(cfg: TrainConfig, info: DistInfo, evaluate_fn: Callable | None = None
     for batches in plan.epochs:
         epoch = batches.epoch
         position.update(epoch=epoch, batch=batches.start)
+        draws[:] = 0
+        pending_draws = np.zeros_like(draws)
 
         def on_step(stats: dict) -> bool:
-            nonlocal stop, last_row, last_time, last_saved, last_log_step
+            nonlocal stop, last_row, last_time, last_saved, last_log_step, pending_draws
             position["batch"] += 1
             position["step"] += 1
             step = position["step"]
+            pending_draws += stats.pop("draw_counts").numpy() if "draw_counts" in stats else 0
             if step % run.log_every == 0 or position["batch"] == iters:
+                draws[:] += sum_over_processes(pending_draws, info)
+                pending_draws = np.zeros_like(draws)
+                check_draws(draws, sampler.sources, sampler.probs, cfg.data.max_error_rate)
                 now = time.monotonic()
                 row = {"step": step, "epoch": epoch, **all_mean(stats, info)}
                 row.update({f"lr_{g['name']}": g["lr"] for g in optimizer.param_groups})
@@ -243,6 +276,7 @@ def _train(cfg: TrainConfig, info: DistInfo, evaluate_fn: Callable | None = None
                         progress=run.progress and info.is_main, description=f"epoch {epoch}/{optim.epochs}")
         if position["batch"] < iters:  # stopped inside the epoch
             break
+        log_draws(epoch)
         scheduler.step()
         position.update(epoch=epoch + 1, batch=0)
         if info.is_main and run.eval_every > 0 and (epoch % run.eval_every == 0 or epoch == optim.epochs):
@@ -291,8 +325,20 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     return cfg
 
 
+def _one_line(err: Exception) -> str:
+    # An error raised in a DataLoader worker comes back with the worker's traceback in its message: keep the
+    # original message, the last line.
+    last = str(err).strip().splitlines()[-1] if str(err).strip() else type(err).__name__
+    return last.split(f"{type(err).__name__}: ", 1)[-1]
+
+
 def main(argv: list[str] | None = None) -> dict:
-    summary = train(parse_args(argv))
+    cfg = parse_args(argv)
+    try:
+        summary = train(cfg)
+    except SamplingError as err:
+        print(f"error: {_one_line(err)}", file=sys.stderr, flush=True)
+        sys.exit(2)
     print(f"[rank {summary['rank']}] done: {summary['step']} steps, next epoch {summary['epoch']}, "
           f"checkpoint {summary['checkpoint']}", flush=True)
     return summary

@@ -1,5 +1,5 @@
-"""Training configuration: dataclasses, the named presets (`paper`, `synthetic_cpu`, `smoke`) and strict
-`key=value` overrides (`optim.lr_head=1e-3`; an unknown key or a value of the wrong type is an error).
+"""Training configuration: dataclasses, the named presets (`paper`, `paper_phase1`, `synthetic_cpu`, `smoke`, ...)
+and strict `key=value` overrides (`optim.lr_head=1e-3`; an unknown key or a value of the wrong type is an error).
 
 A resolved config is data: `to_dict()` is written as JSON next to every checkpoint and `from_dict()` reads
 it back. Image sizes are not repeated here: the grounding / search / template sizes are the model's
@@ -50,7 +50,7 @@ class DataConfig:
     min_visible_frames: int = 7       # a video needs > 2*(num_search+1) = 6 visible frames ...
     min_sequence_length: int = 20     # ... and at least 20 frames
     max_attempts: int = 100           # resampling on invalid samples before giving up (an error)
-    probe_draws: int = 20             # draws per dataset before the run starts (0 = none): one that gives nothing stops it
+    probe_draws: int = 20             # draws per dataset before the run (0 = none); one giving nothing stops it
     max_error_rate: float = 0.5       # stop when more draws than this raise errors (not mere invalid samples)
     # Crops: factors of sqrt(w*h) (sizes come from the model config)
     search_factor: float = 5.0
@@ -349,7 +349,9 @@ def smoke() -> TrainConfig:
     )
 
 
-PRESETS = {"paper": paper, "paper_phase1": paper_phase1, "synthetic_cpu": synthetic_cpu, "lite_ground": lite_ground, "lite": lite, "smoke": smoke}
+PRESETS = {"paper": paper, "synthetic_cpu": synthetic_cpu, "lite_ground": lite_ground, "lite": lite, "smoke": smoke}
+
+PRESETS["paper_phase1"] = paper_phase1  # the authors' first phase (one search frame), see paper_phase1
 
 
 def get_train_preset(name: str) -> TrainConfig:

@@ -1,6 +1,7 @@
 """What a run records: `log.csv` (training rows), `eval.csv` (evaluation rows), `draws.csv` (the sampler's
-per-dataset draw counts per epoch) and TensorBoard event files under `tb/`, all in the run's out_dir. Only rank 0 writes; the other ranks get a logger that does nothing.
-Rows are appended, so a resumed run continues the same files."""
+per-dataset draw counts per epoch) and TensorBoard event files under `tb/`, all in the run's out_dir. Only
+rank 0 writes; the other ranks get a logger that does nothing. Rows are appended, so a resumed run
+continues the same files."""
 from __future__ import annotations
 
 import csv

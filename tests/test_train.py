@@ -526,19 +526,26 @@ def test_lite_presets_are_two_phases_with_minilm_frozen_and_the_training_aids():
     assert paper.loss.corner_map_weight == paper.loss.target_attention_weight == 0 and paper.data.num_search == 2
 
 
-def test_actor_encodes_the_sentence_and_the_template_once(smoke_parts):
+@pytest.mark.parametrize("official", [False, True])
+def test_actor_encodes_the_sentence_and_the_template_once_or_per_pass(smoke_parts, official):
     cfg, model, processing, dataset = smoke_parts
     batch = collate([dataset[(1, i)] for i in range(2)])
     calls = {"text": 0, "image": []}
     hooks = [model.language_backbone.register_forward_hook(lambda m, i, o: calls.__setitem__("text", calls["text"] + 1)),
              model.visual_backbone.register_forward_hook(lambda m, i, o: calls["image"].append(i[0].shape[-1]))]
+    loss_cfg = dataclasses.replace(cfg.loss, official_encode_per_pass=official)
     try:
-        JointActor(model, processing, cfg.loss, 2).eval()(batch)
+        out = JointActor(model, processing, loss_cfg, 2).eval()(batch)
     finally:
         for h in hooks:
             h.remove()
     S, T = model.config.search_size, model.config.template_size
-    assert calls["text"] == 1 and sorted(calls["image"]) == sorted([S, T, S, S])   # grounding, template, 2 searches
+    if official:   # text in each of the 3 passes, the template in each tracking pass
+        assert calls["text"] == 3 and sorted(calls["image"]) == sorted([S, T, S, T, S])
+    else:          # grounding, template, 2 searches
+        assert calls["text"] == 1 and sorted(calls["image"]) == sorted([S, T, S, S])
+    shared = JointActor(model, processing, cfg.loss, 2).eval()(batch)   # no dropout in eval: the same function
+    assert out["loss"].item() == pytest.approx(shared["loss"].item(), rel=1e-5)
 
 
 def test_grounding_only_training_and_a_second_phase_from_its_weights(synthetic_root, tmp_path):
@@ -575,16 +582,17 @@ def test_num_search_takes_zero_one_or_two():
 def test_paper_reproduces_the_official_training_signal_and_each_fix_is_an_override():
     paper = tc.get_train_preset("paper")
     assert paper.optim.official_amp_skips_clipping and paper.optim.precision == "fp16"   # §8 #15: no clip under AMP
-    assert paper.loss.official_degenerate_zeroing                                      # §8 #18
+    assert paper.loss.official_degenerate_zeroing and paper.loss.official_encode_per_pass   # §8 #18, §5.5
     assert not paper.data.language_aware_flip                                          # §8 #20
     assert paper.data.official_tnl2k_pairing and paper.data.lasot_visible_needs_box      # §8 #17, §5.2
     fixed = tc.parse_overrides(["optim.official_amp_skips_clipping=false", "loss.official_degenerate_zeroing=false",
+                                "loss.official_encode_per_pass=false",
                                 "data.language_aware_flip=true", "data.official_tnl2k_pairing=false",
                                 "data.lasot_visible_needs_box=false"], tc.get_train_preset("paper"))
     default = tc.TrainConfig()   # the dataclass defaults (custom runs, the CPU presets) keep the fixes
     for section in ("optim", "loss", "data"):
         for key in ("official_amp_skips_clipping", "official_degenerate_zeroing", "language_aware_flip",
-                    "official_tnl2k_pairing", "lasot_visible_needs_box"):
+                    "official_tnl2k_pairing", "lasot_visible_needs_box", "official_encode_per_pass"):
             if hasattr(getattr(default, section), key):
                 assert getattr(getattr(fixed, section), key) == getattr(getattr(default, section), key), key
     phase1 = tc.get_train_preset("paper_phase1")

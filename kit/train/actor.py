@@ -36,8 +36,9 @@ class JointActor(nn.Module):
         """batch: the collated output of `Processing` on the model's device (frames stay numpy).
         Returns {'loss': scalar, 'stats': {name: scalar}, 'iou': {pass: (B,)}}."""
         cfg, model = self.loss_cfg, self.model
-        # The sentence and the template are encoded once and shared by the passes (the official actor
-        # re-encodes them in every pass: the same function, up to dropout noise, at up to 3x the cost).
+        # The sentence and the template are encoded once and shared by the passes, unless
+        # loss.official_encode_per_pass: the official actor re-encodes them in every pass (the same function
+        # with independent dropout noise, at up to 3x the encoder cost).
         text = model.encode_text(batch["text_ids"], batch["text_mask"])
         g = model.ground(text, model.encode_image(batch["grounding_img"], batch["grounding_mask"]),
                          need_weights=self.supervises_attention)
@@ -66,11 +67,15 @@ class JointActor(nn.Module):
             gt_cxcywh = torch.cat([gt[:, :2] + gt[:, 2:] / 2, gt[:, 2:]], dim=1)
             template_boxes = torch.where(mask[:, None] > 0, template_boxes, gt_cxcywh)
             mask = torch.ones_like(mask)
-        template = model.encode_image(*self.templates(batch, template_boxes))
+        template_images = self.templates(batch, template_boxes)
+        template = model.encode_image(*template_images)
         loss, temporal, roi = 0.0, None, [g.roi_feature.flatten(2)]     # (B,C,36)
         for k in range(self.num_search):
             if self.num_search == 2:
                 temporal = torch.cat(roi, dim=-1)                         # (B,C,36k)
+            if cfg.official_encode_per_pass:
+                text = model.encode_text(batch["text_ids"], batch["text_mask"])
+                template = template if k == 0 else model.encode_image(*template_images)
             search = model.encode_image(batch["search_img"][:, k], batch["search_mask"][:, k])
             t = model.track(text, template, search, temporal, need_weights=self.supervises_attention)
             t_terms = box_terms(t.boxes, batch["search_box"][:, k], cfg.official_degenerate_zeroing)

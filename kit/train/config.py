@@ -111,6 +111,10 @@ class LossConfig:
     # Parity switch (§8 #18): one degenerate predicted box zeroes the GIoU loss and IoU of the whole batch
     # (and so the tracking mask). False = robust GIoU on boxes with w,h clamped >= 0 (FIX).
     official_degenerate_zeroing: bool = False
+    # Parity switch: the official actor encodes the sentence in every pass and the template in every tracking
+    # pass (independent dropout each time). False = encode once per sample and share (same function, up to
+    # dropout noise, at up to 1/3 of the encoder cost).
+    official_encode_per_pass: bool = False
     # Small-budget curriculum (not in the paper): where the grounding prediction misses (IoU <= threshold),
     # cut the template around the ground-truth box instead and train tracking on every sample. Official
     # (False): those samples get no tracking loss, so tracking learns nothing until grounding works.
@@ -254,13 +258,14 @@ def paper() -> TrainConfig:
     bert-base-uncased (transformers), both downloaded. It reproduces the official training signal, quirks
     included (docs/training.md has the table): no gradient clipping under AMP, the GIoU assertion zeroing a
     batch, flips that ignore left/right in the sentence, TNL2K's image i-1 with box i, LaSOT visibility with
-    w, h > 0. Each fix is one override away (e.g. optim.official_amp_skips_clipping=false)."""
+    w, h > 0, sentence and template re-encoded in every pass. Each fix is one override away (e.g.
+    optim.official_amp_skips_clipping=false)."""
     return TrainConfig(
         name="paper",
         model=ModelChoice(preset="paper", pretrained=True, vision_weights="timm", language_weights="bert-base-uncased"),
         data=DataConfig(language_aware_flip=False, official_tnl2k_pairing=True, lasot_visible_needs_box=True),
         optim=OptimConfig(precision="fp16", official_amp_skips_clipping=True),
-        loss=LossConfig(official_degenerate_zeroing=True),
+        loss=LossConfig(official_degenerate_zeroing=True, official_encode_per_pass=True),
         run=RunConfig(out_dir="runs/paper", workers=8, log_every=50, checkpoint_every=5),
     )
 

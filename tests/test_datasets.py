@@ -403,7 +403,7 @@ def test_refcocog_malformed_and_missing_instances(tmp_path):
 # --- load_dataset ------------------------------------------------------------------------------------------
 
 def test_load_dataset_maps_every_name(tmp_path):
-    assert set(DATASETS) == {"lasot", "tnl2k", "otb", "refcocog", "synthetic"}
+    assert set(DATASETS) == {"lasot", "tnl2k", "otb", "refcocog", "synthetic", "semireal"}
     lasot_seq(tmp_path / "lasot", "car-1")
     tnl2k_seq(tmp_path / "tnl2k", "s1", ["1.jpg"], [[1, 2, 3, 4]])
     otb_seq(tmp_path / "otb", "Bird1", "1,2,3,4\n", 1)

@@ -747,3 +747,78 @@ def test_two_phase_recipe_carries_optimiser_schedule_and_position(synthetic_root
     # search frame uses (the temporal path) started in phase 2
     assert {int(after[k]["step"]) for k in before} == {12} and {int(after[k]["step"]) for k in after
                                                                  if k not in before} == {8}
+
+
+def _efficientnet_like():
+    """A stand-in with the timm EfficientNet parameter names the partial-freezing rule reads."""
+    body = torch.nn.Module()
+    body.conv_stem = torch.nn.Conv2d(3, 4, 3)
+    body.bn1 = torch.nn.BatchNorm2d(4)
+    body.blocks = torch.nn.Sequential(*[torch.nn.Sequential(torch.nn.Conv2d(4, 4, 1), torch.nn.BatchNorm2d(4))
+                                        for _ in range(5)])
+    vision = torch.nn.Module()
+    vision.body = body
+    return torch.nn.ModuleDict({"visual_backbone": vision, "box_head": torch.nn.Linear(2, 2)})
+
+
+def test_partial_vision_fine_tuning_freezes_the_stem_and_the_first_blocks():
+    from kit.train.optim import keep_frozen_batchnorm_statistics
+
+    model = _efficientnet_like()
+    groups = parameter_groups(model, dataclasses.replace(tc.OptimConfig(), vision_train_from_block=3))
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert trainable == {n for n, _ in model.named_parameters()
+                         if n.startswith(("visual_backbone.body.blocks.3", "visual_backbone.body.blocks.4", "box_head"))}
+    vision_group = next(g for g in groups if g["name"] == "vision")
+    assert len(vision_group["params"]) == 8              # blocks 3 and 4: conv w,b + bn w,b each
+    model.train()
+    keep_frozen_batchnorm_statistics(model)
+    assert not model["visual_backbone"].body.bn1.training and not model["visual_backbone"].body.blocks[2][1].training
+    assert model["visual_backbone"].body.blocks[3][1].training
+
+
+def test_a_frozen_batchnorm_keeps_its_statistics_through_a_training_epoch(smoke_parts):
+    from kit.train.engine import train_one_epoch
+    from kit.train.optim import build_optimizer
+
+    import copy
+
+    cfg, model, processing, dataset = smoke_parts
+    model = copy.deepcopy(model)
+    bn = torch.nn.BatchNorm2d(3)
+    model.visual_backbone.add_module("extra_bn_for_test", bn)   # a BatchNorm in the frozen encoder
+    optim = build_optimizer(model, dataclasses.replace(cfg.optim, lr_vision=0.0))
+    loader = [collate([dataset[(1, i)] for i in range(2)])]
+    train_one_epoch(JointActor(model, processing, cfg.loss, 2), loader, optim, device=torch.device("cpu"))
+    assert not bn.training                    # kept in eval mode by the epoch ...
+    assert model.box_head.training            # ... while the trained parts train
+
+
+def test_lite_real_starts_from_phase_two_with_the_imagenet_encoder_frozen():
+    cfg = tc.get_train_preset("lite_real")
+    assert cfg.model.init_from == tc.get_train_preset("lite").run.out_dir and cfg.model.reset_vision
+    assert cfg.optim.lr_vision == 0.0 and cfg.optim.lr_language == 0.0
+    assert cfg.data.datasets == ("synthetic:train", "semireal:train")
+
+
+def test_reset_vision_puts_the_imagenet_encoder_back_after_init_from(tmp_path):
+    import copy
+
+    from kit.checkpoint import BUNDLED_MODEL
+    from kit.model.pretrained import load_vision_weights
+
+    cfg = tc.get_train_preset("lite_real")
+    cfg.model.init_from = str(BUNDLED_MODEL)
+    cfg.model.reset_vision = False
+    kept = build_training_model(cfg)
+    cfg.model.reset_vision = True
+    reset = build_training_model(cfg)
+    reference = copy.deepcopy(reset.visual_backbone)
+    load_vision_weights(reference, "package")    # the package's weights, loaded afresh
+    for (name, a), b, c in zip(reset.visual_backbone.state_dict().items(), reference.state_dict().values(),
+                               kept.visual_backbone.state_dict().values()):
+        assert torch.equal(a, b), name
+    assert any(not torch.equal(a, c) for a, c in zip(reset.visual_backbone.state_dict().values(),
+                                                      kept.visual_backbone.state_dict().values()))
+    assert all(torch.equal(a, b) for (n, a), b in zip(reset.box_head.state_dict().items(),
+                                                      kept.box_head.state_dict().values()))

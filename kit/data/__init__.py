@@ -26,6 +26,7 @@ __all__ = [
     "Sequence",
     "SequenceDataset",
     "load_dataset",
+    "load_semireal",
     "load_synthetic",
 ]
 
@@ -47,11 +48,21 @@ def load_synthetic(root: str | Path, split: str | list[str] | None = None, **kw)
     return LaSOT(root, split=names, tag="synthetic", **kw)
 
 
-DATASETS = {"lasot": LaSOT, "tnl2k": TNL2K, "otb": OTB99Lang, "refcocog": RefCOCOg, "synthetic": load_synthetic}
+def load_semireal(root: str | Path, split: str | list[str] | None = None, **kw) -> LaSOT:
+    """Sequences with real appearance (`kit.data.semireal`: real photographs under a moving camera, still-image
+    pairs, real cut-outs), in the LaSOT layout like the synthetic benchmark; tagged 'semireal'."""
+    root = Path(root)
+    names = "all" if split in (None, "all") else read_name_list(root / f"{split}.txt") if isinstance(split, str) \
+        else list(split)
+    return LaSOT(root, split=names, tag="semireal", **kw)
+
+
+DATASETS = {"lasot": LaSOT, "tnl2k": TNL2K, "otb": OTB99Lang, "refcocog": RefCOCOg, "synthetic": load_synthetic,
+            "semireal": load_semireal}
 
 
 def load_dataset(name: str, root: str | Path, **kw):
-    """A dataset reader by name: 'lasot' | 'tnl2k' | 'otb' | 'refcocog' | 'synthetic'; `kw` go to its
+    """A dataset reader by name: 'lasot' | 'tnl2k' | 'otb' | 'refcocog' | 'synthetic' | 'semireal'; `kw` go to its
     class (e.g. split=..., sentence_mode=...)."""
     if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}; choose one of {sorted(DATASETS)}")

@@ -43,9 +43,15 @@ class CornerHead(nn.Module):
         prob = score.flatten(1).float().softmax(dim=1)   # (B,H*W), row-major
         return (prob * self.coord_x).sum(1), (prob * self.coord_y).sum(1)
 
-    def forward(self, x: torch.Tensor) -> CornerOutput:
+    def forward(self, x: torch.Tensor, log_prior: torch.Tensor | None = None) -> CornerOutput:
+        """log_prior (B,2,H,W), optional: added to the top-left / bottom-right logits before the soft-argmax
+        only (a tracker's motion prior); the returned score maps are the towers' own."""
         score_tl, score_br = self._tower(x, "tl"), self._tower(x, "br")
-        x0, y0 = self.soft_argmax(score_tl)
-        x1, y1 = self.soft_argmax(score_br)
+        if log_prior is None:   # the paper (and bit-exact official boxes)
+            x0, y0 = self.soft_argmax(score_tl)
+            x1, y1 = self.soft_argmax(score_br)
+        else:
+            x0, y0 = self.soft_argmax(score_tl.float() + log_prior[:, :1])
+            x1, y1 = self.soft_argmax(score_br.float() + log_prior[:, 1:])
         size = self.feat_size * self.stride
         return CornerOutput(torch.stack([x0, y0, x1, y1], dim=1) / size, score_tl, score_br)

@@ -118,9 +118,12 @@ class JointNLT(nn.Module):
         return self._predict("grounding", text, template, image, None, need_weights, trace)
 
     def track(self, text: Features, template: Features, search: Features, temporal: torch.Tensor | None = None,
-              need_weights: bool = False, trace: dict | None = None) -> Prediction:
-        """Locate the target in a search crop. temporal: (B,C,36·k) historical RoI tokens or None."""
-        return self._predict("tracking", text, template, search, temporal, need_weights, trace)
+              need_weights: bool = False, trace: dict | None = None,
+              corner_prior: torch.Tensor | None = None) -> Prediction:
+        """Locate the target in a search crop. temporal: (B,C,36·k) historical RoI tokens or None.
+        corner_prior: (B,2,H,W) log-prior added to the top-left / bottom-right corner logits before the
+        soft-argmax (not in the paper: the tracker's motion prior); the returned score maps stay the head's."""
+        return self._predict("tracking", text, template, search, temporal, need_weights, trace, corner_prior)
 
     def forward(self, text_ids, text_mask, search_img, search_mask, mode: str = "tracking",
                 template_img=None, template_mask=None, temporal=None) -> Prediction:
@@ -136,7 +139,7 @@ class JointNLT(nn.Module):
         raise ValueError(f"mode must be 'grounding' or 'tracking', got {mode!r}")
 
     # ------------------------------------------------------------------ shared body
-    def _predict(self, task, text, template, search, temporal, need_weights, trace) -> Prediction:
+    def _predict(self, task, text, template, search, temporal, need_weights, trace, corner_prior=None) -> Prediction:
         separate = self.config.architecture.separate_relation and task == "tracking"
         relation = self.vl_joint_trans_tracking if separate else self.vl_joint_trans
         head = self.box_head_tracking if separate else self.box_head
@@ -163,7 +166,7 @@ class JointNLT(nn.Module):
             search_tokens = search_tokens + search_tokens * target          # (400,B,C) modulated
             if trace is not None:
                 trace["target_decoder"] = target
-        return self._boxes_and_roi(search_tokens, head, target_attention, temporal_attention, trace)
+        return self._boxes_and_roi(search_tokens, head, target_attention, temporal_attention, trace, corner_prior)
 
     @staticmethod
     def _sentence(text_out: torch.Tensor, padding_mask: torch.Tensor) -> torch.Tensor:
@@ -186,11 +189,12 @@ class JointNLT(nn.Module):
             trace["temporal_decoder"] = (clue, memory)
         return clue, weights
 
-    def _boxes_and_roi(self, search_tokens, head, target_attention, temporal_attention, trace) -> Prediction:
+    def _boxes_and_roi(self, search_tokens, head, target_attention, temporal_attention, trace,
+                       corner_prior=None) -> Prediction:
         n, B, C = search_tokens.shape
         size = self.config.search_feat_size
         fmap = search_tokens.permute(1, 2, 0).reshape(B, C, size, size)  # (B,C,20,20)
-        corners = head(fmap)
+        corners = head(fmap, corner_prior)
         head_boxes = xyxy_to_cxcywh(corners.boxes_xyxy)
         # Official semantics of the in-place x1.5 (PRESERVE), done out of place: the returned boxes and
         # the RoI box both carry w,h x 1.5.

@@ -327,3 +327,26 @@ def build_pretrained_model(cfg: ModelConfig) -> nn.Module:
     if cfg.language.pretrained is not None:
         load_language_weights(model.language_backbone, cfg.language.pretrained)
     return model
+
+
+def imagenet_classifier(model_name: str = "tf_efficientnet_lite0", source: str = "package") -> nn.Module:
+    """The whole timm ImageNet-1k classifier (all stages, head and `classifier`) with its pretrained weights
+    from `source` (as `VisionConfig.pretrained`), in eval mode. The `lite` encoder keeps only its first stages;
+    the category prior (`kit.tracking.category_prior`) needs the rest for class activation maps."""
+    import timm
+
+    state, where = _vision_state_dict(model_name, source)
+    model = timm.create_model(model_name, pretrained=False)
+    report = compare_keys(model, state)
+    if not report.ok:
+        raise CheckpointError(f"{where} does not fill timm's {model_name}: {report.summary()}")
+    model.load_state_dict(state, strict=True)
+    return model.eval()
+
+
+def minilm_encoder() -> nn.Module:
+    """all-MiniLM-L6-v2 as a transformers BertModel from its offline package (sha256-checked), eval mode."""
+    from transformers import AutoModel
+
+    folder = package_file(LANGUAGE_PACKAGE).parent
+    return AutoModel.from_pretrained(str(folder), local_files_only=True).eval()

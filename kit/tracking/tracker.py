@@ -14,6 +14,7 @@ video are batched through the model. The paper's protocol (official-spec §4) is
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -38,6 +39,15 @@ class TrackerConfig:
     reground_patience: int = 5            # ... for this many consecutive frames
     absent_below: float | None = None     # report `present=False` when the score is below this
     attention: bool = False               # return the TQ/TC cross-attention and SGTM attention maps
+    # Robustness on real footage (not in the paper; None = off, the official behaviour). Measured on the real
+    # validation set (benchmarks/real_validation.py, docs/tracking.md):
+    motion_prior: float | None = None     # Gaussian prior on each corner map around the previous box's corner,
+                                          # sigma = this x the target's size (smaller = stay closer)
+    max_scale_change: float | None = None  # per frame, w and h change by at most this factor (0.1 = +-10 %)
+    hold_below: float | None = None       # keep the previous box when the confidence is below this
+    # Sentence-only starts: try the ImageNet category prior first (kit.tracking.category_prior; NOT the paper's
+    # grounding) and fall back to the model's grounding when the sentence names no ImageNet category.
+    category_prior: bool = False
 
 
 @dataclass
@@ -74,6 +84,9 @@ class TargetResult:
     score: float                           # confidence from the corner heat maps, in (0, 1]
     present: bool = True
     regrounded: bool = False
+    # How a sentence-only start found its box: 'grounding' (the model), 'category prior: hare, ...' (the
+    # ImageNet category prior); empty for boxes given by the user and for tracked frames.
+    found_by: str = ""
     # With TrackerConfig.attention: 'target' (Hs,Ws) cross-attention of the target query (TQ + TC) over the
     # search tokens (last decoder layer); 'temporal' (1+L,1+L) SGTM encoder self-attention (last layer).
     attention: dict[str, np.ndarray] = field(default_factory=dict)
@@ -91,6 +104,7 @@ class Tracker:
         self.device = resolve_device(device)
         self.precision = precision
         self._sentence_encoder = sentence_encoder
+        self._category_prior = None   # built on first use (TrackerConfig.category_prior)
         cfg = model.config
         self.search_size, self.template_size = cfg.search_size, cfg.template_size
         self._max_text_len = cfg.language.max_text_len
@@ -124,11 +138,18 @@ class Tracker:
         if prompt.text is None and prompt.token_ids is None and prompt.box is None:
             raise TrackerInputError("a target needs a sentence, a box, or both")
         text = self._encode_text(prompt)
-        if prompt.box is None:   # NL: ground the sentence on the whole frame (paper: JOINT)
+        prior = self._category_box(frame, prompt) if prompt.box is None else None
+        if prior is not None:    # the category prior's box, then tracked as from a user's box
+            box = clip_box(list(prior.box), H, W, self.config.margin)
+            temporal = self.config.temporal
+            first_roi = None
+            use_temporal = bool(self.model.config.temporal_after_box if temporal is None else temporal)
+            result = TargetResult(tuple(box), prior.similarity, found_by="category prior: " + ", ".join(prior.classes))
+        elif prompt.box is None:   # NL: ground the sentence on the whole frame (paper: JOINT)
             pred, box = self._ground(frame, text)
             first_roi = pred.roi_feature.flatten(2)
             use_temporal = self.config.temporal is not False
-            result = TargetResult(tuple(box), corner_score(pred)[0])
+            result = TargetResult(tuple(box), corner_score(pred)[0], found_by="grounding")
         else:                    # NL+BB (paper: TRACK): the official tracker never used the temporal module
             box = [float(v) for v in check_box(prompt.box, H, W)]
             temporal = self.config.temporal
@@ -176,10 +197,33 @@ class Tracker:
                 _cat_features([targets[i].template for i in indices]),
                 Features(search.tokens[pick], search.padding_mask[pick]),
                 None if temporal is None else torch.cat([temporals[i] for i in indices]),
-                need_weights=self.config.attention)
+                need_weights=self.config.attention,
+                corner_prior=self._corner_prior([targets[i] for i in indices], [crops[i] for i in indices]))
             for row, i in enumerate(indices):
                 parts[i] = (pred, row)
         return [parts[i] for i in range(len(targets))]
+
+    def _corner_prior(self, targets: list[TargetState], crops) -> torch.Tensor | None:
+        """(B,2,H,W) log of a Gaussian around where the previous box's corners fall on the corner head's grid
+        (`TrackerConfig.motion_prior`), or None. The search crop is centred on the previous box; the head's
+        corners are those of the returned box shrunk by `box_enlarge`; its grid points are cell corners."""
+        sigma_factor = self.config.motion_prior
+        if sigma_factor is None:
+            return None
+        cfg = self.model.config
+        grid = torch.arange(cfg.search_feat_size, dtype=torch.float32, device=self.device) * cfg.stride
+        priors = []
+        for target, crop in zip(targets, crops):
+            _, _, w, h = target.box
+            hw, hh = 0.5 * w * crop.resize_factor / cfg.box_enlarge, 0.5 * h * crop.resize_factor / cfg.box_enlarge
+            sigma = max(sigma_factor * 2 * math.sqrt(hw * hh), float(cfg.stride))
+            c = self.search_size / 2
+            maps = []
+            for ex, ey in ((c - hw, c - hh), (c + hw, c + hh)):
+                gx, gy = -(grid - ex) ** 2 / (2 * sigma ** 2), -(grid - ey) ** 2 / (2 * sigma ** 2)
+                maps.append(gy[:, None] + gx[None, :])
+            priors.append(torch.stack(maps))
+        return torch.stack(priors)
 
     def _temporal_tokens(self, target: TargetState) -> torch.Tensor | None:
         """Official queue: [grounding RoI] on the first frame, then [grounding RoI, previous frame's RoI]."""
@@ -190,6 +234,7 @@ class Tracker:
 
     def _after_step(self, frame, target, preds, i, box) -> tuple[TargetState, TargetResult]:
         score = corner_score(preds, i)[0]
+        box = self._bounded(box, target.box, score, frame.shape[:2])
         low = target.low_score_frames + 1 if (self.config.reground_below is not None
                                               and score < self.config.reground_below) else 0
         new = dataclasses.replace(target, box=box, last_roi=preds.roi_feature[i:i + 1].flatten(2),
@@ -200,6 +245,19 @@ class Tracker:
         if self.config.absent_below is not None:
             result.present = result.score >= self.config.absent_below
         return new, result
+
+    def _bounded(self, box: list[float], previous: list[float], score: float, size) -> list[float]:
+        """The robustness options on one new box: hold it still at low confidence, bound its change of size."""
+        if self.config.hold_below is not None and score < self.config.hold_below:
+            return list(previous)
+        r = self.config.max_scale_change
+        if r is None:
+            return box
+        x, y, w, h = box
+        pw, ph = previous[2], previous[3]
+        nw, nh = min(max(w, pw / (1 + r)), pw * (1 + r)), min(max(h, ph / (1 + r)), ph * (1 + r))
+        H, W = size
+        return clip_box([x + (w - nw) / 2, y + (h - nh) / 2, nw, nh], H, W, self.config.margin)
 
     def _reground(self, frame, target: TargetState, current: TargetResult) -> tuple[TargetState, TargetResult]:
         """The joint model can ground any frame: re-acquire the target from the sentence alone."""
@@ -260,6 +318,14 @@ class Tracker:
                                     f"vocabulary")
         return self.model.encode_text(ids.to(self.device), mask.to(self.device))
 
+    def _category_box(self, frame, prompt: Prompt):
+        if not self.config.category_prior or not (prompt.text or "").strip():
+            return None
+        if self._category_prior is None:
+            from kit.tracking.category_prior import CategoryPrior
+            self._category_prior = CategoryPrior.from_packages(_minilm_of(self.model))
+        return self._category_prior.find(frame, prompt.text)
+
     @property
     def sentence_encoder(self):
         if self._sentence_encoder is None:
@@ -287,6 +353,16 @@ def _attention_maps(pred: Prediction, i: int, model: JointNLT) -> dict[str, np.n
     if pred.temporal_attention:
         maps["temporal"] = pred.temporal_attention[-1][i].float().cpu().numpy()
     return maps
+
+
+def _minilm_of(model: JointNLT):
+    """The model's text encoder when it is the packaged all-MiniLM-L6-v2 (the Lite's, frozen), else None."""
+    from kit.config import MINILM_L6
+
+    lang = model.config.language
+    same = all(lang.hf_config.get(k) == v for k, v in MINILM_L6.items() if k != "hidden_dropout_prob")
+    on_cpu = next(model.parameters()).device.type == "cpu"
+    return model.language_backbone.bert if lang.pretrained == "package" and same and on_cpu else None
 
 
 def _cat_features(items: list[Features]) -> Features:

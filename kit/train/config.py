@@ -25,6 +25,7 @@ class RootsConfig:
     otb: str = "data/OTB_sentences"
     refcocog: str = "data/COCO"
     synthetic: str = "data/synthetic"
+    semireal: str = "data/semireal"     # kit.data.semireal: real photographs, moving camera, cut-outs
 
 
 @dataclass
@@ -83,6 +84,9 @@ class OptimConfig:
     lr_head: float = 2e-4
     lr_vision: float = 1e-4
     lr_language: float = 1e-5
+    # Partial fine-tuning of a timm vision encoder: its stem and `blocks.0` .. `blocks.{k-1}` stay frozen
+    # (0 = train all of it, as official; lr_vision=0 freezes all). Frozen BatchNorms keep their statistics.
+    vision_train_from_block: int = 0
     weight_decay: float = 1e-4
     betas: tuple[float, ...] = (0.9, 0.999)
     eps: float = 1e-8
@@ -149,6 +153,9 @@ class ModelChoice:
     # `kit.checkpoint.load_model` reads (our folder, e.g. runs/x/checkpoints/step00000120, an official
     # checkpoint, hf://...), loaded strictly into this run's model; `pretrained` is then not used.
     init_from: str = ""
+    # With init_from: put the vision encoder's pretrained weights (VisionConfig.pretrained, e.g. the ImageNet
+    # package) back in place of the saved ones, e.g. to train a model on with a frozen ImageNet encoder.
+    reset_vision: bool = False
 
 
 @dataclass
@@ -340,6 +347,23 @@ def lite() -> TrainConfig:
     return cfg
 
 
+def lite_real() -> TrainConfig:
+    """Phase 3 of the bundled JointNLT-Lite: real appearance. Started from the phase-2 model (`lite`, read from
+    runs/lite), the vision encoder put back to its ImageNet weights and frozen (BatchNorm statistics included),
+    the joint step on the synthetic train sequences and `kit.data.semireal`'s training sequences (real
+    photographs under a moving camera, still-image pairs, real cut-outs), 1:1. The choice of a frozen encoder
+    over partial and full fine-tuning was made on the real validation set (docs/model-card.md)."""
+    cfg = lite()
+    cfg.name = "lite_real"
+    cfg.model = ModelChoice(preset="lite", init_from="runs/lite", reset_vision=True)
+    cfg.data.datasets, cfg.data.ratios = ("synthetic:train", "semireal:train"), (1.0, 1.0)
+    cfg.optim = OptimConfig(lr_head=2.5e-4, lr_vision=0.0, lr_language=0.0, epochs=6, samples_per_epoch=480,
+                            batch_size=8, warmup_epochs=0, milestones=(), precision="bf16")
+    cfg.run = RunConfig(out_dir="runs/lite-real", workers=1, log_every=10, checkpoint_every=1, keep_checkpoints=3,
+                        eval_every=3, eval_dataset="synthetic:val", eval_samples=64)
+    return cfg
+
+
 def smoke() -> TrainConfig:
     """Tiny, for tests: the `train_tiny` model, 8 samples per epoch, batch 2, fp32, no TensorBoard/bars."""
     return TrainConfig(
@@ -354,7 +378,8 @@ def smoke() -> TrainConfig:
     )
 
 
-PRESETS = {"paper": paper, "synthetic_cpu": synthetic_cpu, "lite_ground": lite_ground, "lite": lite, "smoke": smoke}
+PRESETS = {"paper": paper, "synthetic_cpu": synthetic_cpu, "lite_ground": lite_ground, "lite": lite,
+           "lite_real": lite_real, "smoke": smoke}
 
 PRESETS["paper_phase1"] = paper_phase1  # the authors' first phase (one search frame), see paper_phase1
 

@@ -13,6 +13,7 @@ import torch
 from tqdm.auto import tqdm
 
 from kit.runtime import autocast
+from kit.train.optim import keep_frozen_batchnorm_statistics
 
 
 def to_device(batch: dict, device: torch.device) -> dict:
@@ -27,6 +28,7 @@ def train_one_epoch(actor, loader, optimizer, *, device: torch.device, precision
     `on_step(stats)` is called with the step's detached scalars (and the batch's summed `draw_counts` when
     it has them); returning True stops the epoch."""
     actor.train()
+    keep_frozen_batchnorm_statistics(actor)
     params = [p for group in optimizer.param_groups for p in group["params"]]
     clip = grad_clip_norm > 0 and not (official_amp_skips_clipping and precision != "fp32")
     bar = tqdm(loader, desc=description, disable=not progress, dynamic_ncols=True, leave=False)
@@ -82,4 +84,6 @@ def evaluate(actor, loader, *, device: torch.device, precision: str = "fp32", th
             sums[f"{name}_miou"] = sums.get(f"{name}_miou", 0.0) + float(iou.sum())
             sums[f"{name}_acc"] = sums.get(f"{name}_acc", 0.0) + float((iou > threshold).sum())
     actor.train(was_training)
+    if was_training:
+        keep_frozen_batchnorm_statistics(actor)
     return {k: v / max(count, 1) for k, v in sums.items()}

@@ -73,7 +73,13 @@ def build_training_model(cfg: TrainConfig):
         source = Path(cfg.model.init_from)
         if (source / "checkpoints").is_dir():  # a run's out_dir: its latest checkpoint, as export takes it
             source = checkpoint_dir(source)
-        return load_model(source, config=mcfg).train()  # strict: this run's architecture
+        model = load_model(source, config=mcfg).train()  # strict: this run's architecture
+        if cfg.model.reset_vision:
+            from kit.model.pretrained import load_vision_weights
+            if mcfg.vision.pretrained is None:
+                raise ValueError("model.reset_vision=true needs a config that names pretrained vision weights")
+            load_vision_weights(model.visual_backbone, mcfg.vision.pretrained)
+        return model
     if cfg.model.pretrained:
         try:
             from kit.model.pretrained import build_pretrained_model

@@ -22,6 +22,12 @@ def parameter_groups(model: nn.Module, cfg: OptimConfig) -> list[dict]:
                  "vision" if name.startswith("visual_backbone.") else "head")
         named[group].append(param)
     lrs = {"head": cfg.lr_head, "vision": cfg.lr_vision, "language": cfg.lr_language}
+    if cfg.vision_train_from_block > 0:
+        frozen = {id(p) for name, p in model.named_parameters() if _below_block(name, cfg.vision_train_from_block)}
+        for p in named["vision"]:
+            if id(p) in frozen:
+                p.requires_grad_(False)
+        named["vision"] = [p for p in named["vision"] if id(p) not in frozen]
     groups = []
     for name in GROUPS:
         if lrs[name] == 0:
@@ -30,6 +36,27 @@ def parameter_groups(model: nn.Module, cfg: OptimConfig) -> list[dict]:
         elif named[name]:
             groups.append({"params": named[name], "lr": lrs[name], "name": name})
     return groups
+
+
+def _below_block(name: str, k: int) -> bool:
+    """Is this `visual_backbone.body.*` parameter in the stem or in blocks.0 .. blocks.{k-1}?"""
+    if not name.startswith("visual_backbone.body."):
+        return False
+    part = name.split(".")[2:4]
+    if part[0] != "blocks":
+        return part[0] in ("conv_stem", "bn1")
+    return int(part[1]) < k
+
+
+def keep_frozen_batchnorm_statistics(model: nn.Module) -> None:
+    """Put every BatchNorm whose affine parameters are all frozen in eval mode (call after `.train()`): a frozen
+    pretrained encoder then computes exactly its pretrained features instead of drifting with the training
+    data's batch statistics."""
+    for module in model.modules():
+        if isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)):
+            params = list(module.parameters(recurse=False))
+            if params and not any(p.requires_grad for p in params):
+                module.eval()
 
 
 def build_optimizer(model: nn.Module, cfg: OptimConfig) -> torch.optim.AdamW:

@@ -17,6 +17,7 @@ from gradio.utils import get_upload_folder
 from demo import pipeline
 from demo.config import DemoConfig, config_from_env
 from demo.pipeline import MODES, TRACK_NL, TRACK_NLBB, DemoInputError
+from kit.runtime import configure_threads
 
 TITLE = "JointNLT — describe a target, find it, follow it"
 INTRO = f"""# {TITLE}
@@ -283,6 +284,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--precision", help="auto (default: bf16 on CUDA, fp32 on CPU), fp32, bf16 or fp16")
     p.add_argument("--max-frames", type=int, help="track at most this many frames of a video (default 300)")
     p.add_argument("--max-side", type=int, help="down-scale frames larger than this many pixels (default 640)")
+    p.add_argument("--threads", type=int, help="CPU threads for torch (default: $JOINTNLT_THREADS, else "
+                   "$OMP_NUM_THREADS, else the cores; docs/speed.md)")
     p.add_argument("--host", help="address to listen on (default $GRADIO_SERVER_NAME, else 127.0.0.1)")
     p.add_argument("--port", type=int, help="port (default $GRADIO_SERVER_PORT, else 7860)")
     return p.parse_args(argv)
@@ -294,6 +297,7 @@ def main(argv=None) -> None:
         config = config_from_env(weights=args.weights, device=args.device, precision=args.precision,
                                  max_frames=args.max_frames, max_side=args.max_side)
         store = pipeline.ModelStore(config)
+        configure_threads(args.threads)
     except ValueError as err:  # a bad flag, variable or device: one line, like the CLIs
         sys.exit(f"error: {err}")
     app = build_app(config, store)

@@ -28,6 +28,15 @@ sentence on the first frame, then tracks that target through the video. Give a b
 # on a GPU frames come faster than a page wants them.
 PROGRESS_BAR_S, STATUS_LINE_S = 0.2, 1.0
 WARNING = "⚠️"  # how every message about bad input starts
+# One message per problem, in the status line. Gradio's video player adds a "Video not playable" toast for an
+# upload the browser cannot play, beside our status line that says what is wrong (or that the server reads it
+# fine: the browser plays fewer formats than the server decodes). Run on page load.
+HIDE_PLAYER_TOAST = """() => {
+    new MutationObserver(() => {
+        for (const toast of document.querySelectorAll('[data-testid="toast-body"]'))
+            if (toast.innerText.includes('Video not playable')) toast.style.display = 'none';
+    }).observe(document.body, {childList: true, subtree: true});
+}"""
 
 
 class StopRequests:
@@ -321,7 +330,7 @@ def main(argv=None) -> None:
     # on the page (and here) rather than stopping the server.
     threading.Thread(target=_preload, args=(store,), daemon=True).start()
     app.launch(server_name=args.host, server_port=args.port, max_file_size=f"{config.max_upload_mb}mb",
-               allowed_paths=[str(pipeline.EXAMPLES_DIR)], show_error=True)
+               allowed_paths=[str(pipeline.EXAMPLES_DIR)], show_error=True, js=HIDE_PLAYER_TOAST)
 
 
 def _preload(store: pipeline.ModelStore) -> None:

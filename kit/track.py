@@ -5,7 +5,8 @@
                         [--threads N]
 
 `--text` and `--box` may be repeated to follow several targets (the i-th box goes with the i-th sentence).
-`--boxes` may be repeated; the format follows the extension: .txt (LaSOT-style x,y,w,h), .csv, .json.
+`--boxes` may be repeated; the format follows the extension: .txt (LaSOT-style x,y,w,h), .csv, .json (any
+other extension is an error).
 Exit status: 0 done; 2 bad input (nothing tracked); 1 the run stopped part-way (the boxes of the frames
 tracked so far are written). Every error is one line on stderr.
 """

@@ -25,20 +25,17 @@ def attend(attn: nn.MultiheadAttention, query, key, value, key_padding_mask=None
     returns weights gives NaN, which then reached roi_align (a segfault) when attention maps were asked for.
     A search crop that is all padding (a box outside the frame) makes every row of the target decoder's
     cross-attention such a row; the official code gets NaN there (FIX)."""
-    empty = None
-    if key_padding_mask is not None:
-        empty = key_padding_mask.all(dim=1)                               # (B,)
-        if empty.any():   # let the kernel see the keys (no NaN), then overwrite those rows
-            key_padding_mask = key_padding_mask & ~empty[:, None]
-        else:
-            empty = None
-    out, weights = attn(query, key, value=value, key_padding_mask=key_padding_mask, need_weights=need_weights)
-    if empty is not None:
-        bias = attn.out_proj.bias
-        nothing = torch.zeros_like(out) if bias is None else bias.to(out.dtype).expand_as(out)
-        out = torch.where(empty[None, :, None], nothing, out)             # out: (L,B,C)
-        if weights is not None:
-            weights = weights.masked_fill(empty.view(-1, *[1] * (weights.ndim - 1)), 0)
+    if key_padding_mask is None or key_padding_mask.dtype != torch.bool:
+        return attn(query, key, value=value, key_padding_mask=key_padding_mask, need_weights=need_weights)
+    # Branch-free (no host sync on a GPU): those rows see every key (no NaN), then are overwritten.
+    empty = key_padding_mask.all(dim=1)                                   # (B,)
+    out, weights = attn(query, key, value=value, key_padding_mask=key_padding_mask & ~empty[:, None],
+                        need_weights=need_weights)
+    bias = attn.out_proj.bias
+    nothing = torch.zeros_like(out) if bias is None else bias.to(out.dtype).expand_as(out)
+    out = torch.where(empty[None, :, None], nothing, out)                 # out: (L,B,C)
+    if weights is not None:
+        weights = weights.masked_fill(empty.view(-1, *[1] * (weights.ndim - 1)), 0)
     return out, weights
 
 

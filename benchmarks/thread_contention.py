@@ -51,6 +51,8 @@ def worker(args) -> None:
     import kit  # noqa: F401  (sets kit's thread policy when torch was not imported yet)
     import torch
 
+    policy = env.get("OMP_WAIT_POLICY") if torch_first else os.environ.get("OMP_WAIT_POLICY")  # at torch's load
+
     from kit.runtime import configure_threads
     from kit.tracking.tracker import Prompt, Tracker
     from kit.tracking.video import open_video
@@ -72,7 +74,7 @@ def worker(args) -> None:
         done, i = done + 1, i + 1
     seconds = time.perf_counter() - started
     print(json.dumps({"frames": done, "seconds": seconds, "threads": torch.get_num_threads(),
-                      "policy": os.environ.get("OMP_WAIT_POLICY", "")}), flush=True)
+                      "policy": policy or ""}), flush=True)
 
 
 def build(preset: str):
@@ -167,7 +169,8 @@ def render(args, cells, table, load_before, load_after) -> str:
              f"| setting | {head} | worst / first column |", "|---" * (len(cells) + 2) + "|"]
     for setting in args.settings:
         fps = [table[setting, n, k]["fps"] for n, k in cells]
-        lines.append(f"| {setting} ({table[setting, idle_cell[0], idle_cell[1]]['threads']} threads) | "
+        first = table[setting, idle_cell[0], idle_cell[1]]
+        lines.append(f"| {setting} ({first['threads']} threads, wait {first['policy'] or 'default'}) | "
                      + " | ".join(f"{v:.2f}" for v in fps) + f" | {min(fps) / fps[0]:.2f} |")
     return "\n".join(lines) + "\n"
 

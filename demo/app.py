@@ -17,6 +17,7 @@ from gradio.utils import get_upload_folder
 from demo import pipeline
 from demo.config import DemoConfig, config_from_env
 from demo.pipeline import MODES, TRACK_NL, TRACK_NLBB, DemoInputError
+from kit.runtime import configure_threads
 
 TITLE = "JointNLT — describe a target, find it, follow it"
 INTRO = f"""# {TITLE}
@@ -26,6 +27,16 @@ sentence on the first frame, then tracks that target through the video. Give a b
 # How often a run refreshes its progress bar and its status line: each refresh is a message to the page, and
 # on a GPU frames come faster than a page wants them.
 PROGRESS_BAR_S, STATUS_LINE_S = 0.2, 1.0
+WARNING = "⚠️"  # how every message about bad input starts
+# One message per problem, in the status line. Gradio's video player adds a "Video not playable" toast for an
+# upload the browser cannot play, beside our status line that says what is wrong (or that the server reads it
+# fine: the browser plays fewer formats than the server decodes). Run on page load.
+HIDE_PLAYER_TOAST = """() => {
+    new MutationObserver(() => {
+        for (const toast of document.querySelectorAll('[data-testid="toast-body"]'))
+            if (toast.innerText.includes('Video not playable')) toast.style.display = 'none';
+    }).observe(document.body, {childList: true, subtree: true});
+}"""
 
 
 class StopRequests:
@@ -55,10 +66,15 @@ def error_message(err: BaseException) -> str:
     from kit.checkpoint import CheckpointError
 
     if isinstance(err, (DemoInputError, CheckpointError)):
-        return f"⚠️ **{err}**"
+        return f"{WARNING} **{err}**"
     traceback.print_exception(err, file=sys.stderr)
-    return (f"⚠️ **Unexpected error ({type(err).__name__}): {pipeline.first_line(err)}.** The details are in "
+    return (f"{WARNING} **Unexpected error ({type(err).__name__}): {pipeline.first_line(err)}.** The details are in "
             "the server log; the page still works.")
+
+
+def clear_warning(status: str | None):
+    """An input changed: a warning about the old input goes; any other status line stays."""
+    return "" if (status or "").startswith(WARNING) else gr.update()
 
 
 def format_seconds(seconds: float | None) -> str:
@@ -99,7 +115,7 @@ class Handlers:
         try:
             path = pipeline.check_input_path(video_path, self.allowed_roots)
             first = pipeline.preview(path, self.config)
-            frame = {"image": first.frame, "scale": first.scale}
+            frame = {"image": first.frame, "scale": first.scale, "zoom": first.zoom}
             return self._drawn(frame, box_text), frame, None, "\n\n".join([first.summary, notes_text(first.notes)])
         except Exception as err:  # every failure becomes a message on the page
             return None, None, None, error_message(err)
@@ -110,7 +126,7 @@ class Handlers:
             box = pipeline.parse_box(box_text)
         except DemoInputError:
             box = None
-        scale = frame["scale"]
+        scale = frame["scale"] * frame.get("zoom", 1)  # original pixels -> shown pixels
         scaled = None if box is None else tuple(v * scale for v in box)
         return pipeline.draw_box(frame["image"], scaled, point=None if point is None else
                                  (point[0] * scale, point[1] * scale))
@@ -119,7 +135,7 @@ class Handlers:
         """A click on the first frame: the first one marks a corner, the second makes the box (NL+BB)."""
         if frame is None:
             return gr.update(), None, box_text, mode, "⚠️ **Upload a video first.**"
-        point = (evt.index[0] / frame["scale"], evt.index[1] / frame["scale"])  # original pixels
+        point = pipeline.click_point(evt.index, frame["scale"], frame.get("zoom", 1))  # original pixels
         if pending is None:
             return (self._drawn(frame, None, point=point), point, box_text, mode,
                     "Corner marked: click the opposite corner.")
@@ -130,11 +146,12 @@ class Handlers:
         text = pipeline.format_box(box)
         return self._drawn(frame, text), None, text, TRACK_NLBB, f"Box {text} set; the mode is now NL+BB."
 
-    def edit_box(self, frame, box_text):
-        """A typed box: drawn on the first frame; the status line changes only to say what is wrong."""
+    def edit_box(self, frame, box_text, status):
+        """A typed box: drawn on the first frame; the status line says what is wrong, or loses an old
+        warning once the box is fine."""
         try:
             pipeline.parse_box(box_text)
-            message = gr.update()
+            message = clear_warning(status)
         except DemoInputError as err:
             message = error_message(err)
         return (gr.update() if frame is None else self._drawn(frame, box_text)), message
@@ -193,8 +210,11 @@ class Handlers:
             head = "Done: grounded the sentence on the first frame"
         status = f"**{head}.** Boxes in the files are x,y,w,h in the video's pixels.\n\n{notes_text(result.notes)}"
         plot = score_table(result.scores) if result.video is not None else None
-        return (status, image, str(result.video) if result.video else None, plot,
-                [str(p) for p in result.files])
+        # The player opens on the last tracked frame, not on frame 0 (a given box, score 1.00), so how the
+        # run went shows before it is played.
+        video = None if result.video is None else gr.update(value=str(result.video),
+                                                            playback_position=result.last_frame_s)
+        return status, image, video, plot, [str(p) for p in result.files]
 
 
 def build_app(config: DemoConfig | None = None, store: pipeline.ModelStore | None = None) -> gr.Blocks:
@@ -220,8 +240,10 @@ def build_app(config: DemoConfig | None = None, store: pipeline.ModelStore | Non
                 mode = gr.Radio([(label, key) for key, label in MODES.items()], value=TRACK_NL, label="Mode",
                                 elem_id="mode")
                 with gr.Accordion("Box on the first frame (for NL+BB)", open=True):
-                    first_frame = gr.Image(label="First frame: click two opposite corners to draw a box",
-                                           interactive=False, height=260, elem_id="first-frame")
+                    # Labels as captions above the pictures: Gradio's label badge would cover their top-left.
+                    gr.Markdown("First frame: click two opposite corners to draw a box", elem_classes="caption")
+                    first_frame = gr.Image(label="First frame", show_label=False, interactive=False, height=260,
+                                           elem_id="first-frame")
                     with gr.Row():
                         box = gr.Textbox(label="Box: x,y,w,h in the video's pixels", placeholder="optional",
                                          elem_id="box", scale=3)
@@ -234,9 +256,11 @@ def build_app(config: DemoConfig | None = None, store: pipeline.ModelStore | Non
                 _examples(video_in, text, box, mode)
             with gr.Column(scale=1):
                 status = gr.Markdown("", elem_id="status")
-                grounding = gr.Image(label="First frame: the result", interactive=False, height=260,
-                                     elem_id="grounding")
-                video_out = gr.Video(label="Tracked video (H.264)", interactive=False, height=300,
+                gr.Markdown("First frame: the result", elem_classes="caption")
+                grounding = gr.Image(label="First frame: the result", show_label=False, interactive=False,
+                                     height=260, elem_id="grounding")
+                gr.Markdown("Tracked video (H.264; it opens on the last tracked frame)", elem_classes="caption")
+                video_out = gr.Video(label="Tracked video", show_label=False, interactive=False, height=300,
                                      elem_id="video-out")
                 plot = gr.LinePlot(x="frame", y="score", y_lim=[0, 1], label="Confidence per frame", height=220,
                                    elem_id="scores")
@@ -247,8 +271,10 @@ def build_app(config: DemoConfig | None = None, store: pipeline.ModelStore | Non
                         [first_frame, frame_state, pending_click, status], concurrency_limit=4)
         first_frame.select(handlers.click, [frame_state, pending_click, box, mode],
                            [first_frame, pending_click, box, mode, status], queue=False)
-        box.submit(handlers.edit_box, [frame_state, box], [first_frame, status], queue=False)
-        box.blur(handlers.edit_box, [frame_state, box], [first_frame, status], queue=False)
+        box.submit(handlers.edit_box, [frame_state, box, status], [first_frame, status], queue=False)
+        box.blur(handlers.edit_box, [frame_state, box, status], [first_frame, status], queue=False)
+        for changed in (text, box, mode):  # a warning about the old input goes when the input changes
+            changed.input(clear_warning, status, status, queue=False)
         clear.click(handlers.clear_box, [frame_state, mode], [first_frame, pending_click, box, mode], queue=False)
         run.click(handlers.start, None, None, queue=False).then(
             handlers.run, [video_in, text, box, mode, attention], [status, grounding, video_out, plot, files],
@@ -283,6 +309,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--precision", help="auto (default: bf16 on CUDA, fp32 on CPU), fp32, bf16 or fp16")
     p.add_argument("--max-frames", type=int, help="track at most this many frames of a video (default 300)")
     p.add_argument("--max-side", type=int, help="down-scale frames larger than this many pixels (default 640)")
+    p.add_argument("--threads", type=int, help="CPU threads for torch (default: $JOINTNLT_THREADS, else "
+                   "$OMP_NUM_THREADS, else the cores; docs/speed.md)")
     p.add_argument("--host", help="address to listen on (default $GRADIO_SERVER_NAME, else 127.0.0.1)")
     p.add_argument("--port", type=int, help="port (default $GRADIO_SERVER_PORT, else 7860)")
     return p.parse_args(argv)
@@ -294,6 +322,7 @@ def main(argv=None) -> None:
         config = config_from_env(weights=args.weights, device=args.device, precision=args.precision,
                                  max_frames=args.max_frames, max_side=args.max_side)
         store = pipeline.ModelStore(config)
+        configure_threads(args.threads)
     except ValueError as err:  # a bad flag, variable or device: one line, like the CLIs
         sys.exit(f"error: {err}")
     app = build_app(config, store)
@@ -301,7 +330,7 @@ def main(argv=None) -> None:
     # on the page (and here) rather than stopping the server.
     threading.Thread(target=_preload, args=(store,), daemon=True).start()
     app.launch(server_name=args.host, server_port=args.port, max_file_size=f"{config.max_upload_mb}mb",
-               allowed_paths=[str(pipeline.EXAMPLES_DIR)], show_error=True)
+               allowed_paths=[str(pipeline.EXAMPLES_DIR)], show_error=True, js=HIDE_PLAYER_TOAST)
 
 
 def _preload(store: pipeline.ModelStore) -> None:

@@ -119,12 +119,18 @@ def describe_video(video: VideoSource) -> str:
     return f"{video.path.name}: {w}×{h}, {frames}, {video.fps:.3g} frames/s"
 
 
+# A first frame smaller than this (long side) is shown enlarged, by a whole factor, so that a box can be drawn
+# on it with two clicks (the page would show a 176x144 frame at its native size).
+SHOW_AT_LEAST = 480
+
+
 @dataclass
 class Preview:
-    frame: np.ndarray   # the first frame, at the size that is tracked
+    frame: np.ndarray   # the first frame as shown: the tracked size x zoom
     scale: float        # tracked size / original size
     summary: str
     notes: list[str]
+    zoom: int = 1       # shown size / tracked size (nearest-neighbour enlargement of small videos)
 
 
 def preview(path: Path, config: DemoConfig) -> Preview:
@@ -138,7 +144,16 @@ def preview(path: Path, config: DemoConfig) -> Preview:
     notes = scale_note(video, config)
     if video.num_frames and video.num_frames > config.max_frames:
         notes.append(length_note(config, video.num_frames))
-    return Preview(frame, video.scale, describe_video(video), notes)
+    zoom = max(1, math.ceil(SHOW_AT_LEAST / max(frame.shape[:2])))
+    if zoom > 1:
+        frame = cv2.resize(frame, None, fx=zoom, fy=zoom, interpolation=cv2.INTER_NEAREST)
+    return Preview(frame, video.scale, describe_video(video), notes, zoom)
+
+
+def click_point(index, scale: float, zoom: int = 1) -> tuple[float, float]:
+    """A click on the shown first frame (pixel `index` of an image `zoom` x the tracked size) -> the clicked
+    point in the original video's pixels. On an enlarged frame a click means the video pixel under it."""
+    return tuple((v // zoom if zoom > 1 else v) / scale for v in index[:2])
 
 
 def draw_box(frame: np.ndarray, box=None, point: tuple[float, float] | None = None) -> np.ndarray:
@@ -293,6 +308,7 @@ class RunResult:
     notes: list[str] = field(default_factory=list)
     stopped: bool = False                         # stopped before the end (user, decoding error)
     seconds: float = 0.0
+    last_frame_s: float = 0.0                     # time of the last tracked frame in the video (its poster)
 
 
 def run(tracker: Tracker, request: RunRequest, config: DemoConfig, out_dir: Path,
@@ -368,7 +384,8 @@ def _track(tracker, state, result, first, frames, video, request, config, out_di
             files = _write_box_files(out_dir, request, video, rows)
     seconds = time.perf_counter() - started
     notes.append(f"Tracked {len(rows)} frames in {seconds:.1f} s ({len(rows) / max(seconds, 1e-9):.1f} frames/s).")
-    yield RunResult(len(rows), path, files, [(r.frame, r.score) for r in rows], notes, stopped, seconds)
+    yield RunResult(len(rows), path, files, [(r.frame, r.score) for r in rows], notes, stopped, seconds,
+                    last_frame_s=(len(rows) - 1) / video.fps if video.fps else 0.0)
 
 
 def overlay_attention(frame: np.ndarray, attention: np.ndarray, search_box, search_factor: float,

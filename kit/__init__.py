@@ -2,6 +2,12 @@
 
 Importing `kit` is light: it never imports gradio or jupyter.
 """
+import os
+
+# CPU threads that sleep while they wait instead of spinning. OpenMP reads this once, when torch loads, so it
+# is set here, before any torch import of kit; an explicit OMP_WAIT_POLICY wins. On cores shared with other
+# work, spinning threads made tracking ~30x slower (docs/speed.md, kit.runtime.configure_threads).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 from kit.config import ModelConfig, get_preset
 
 __all__ = ["ModelConfig", "get_preset", "build_model"]

@@ -357,7 +357,8 @@ def official_config(ckpt: Mapping) -> ModelConfig:
         cfg = get_preset(variant)
     except ValueError as err:
         raise CheckpointError(f"the checkpoint names variant {variant!r}, which this kit does not know "
-                              f"({err}). Pass config= explicitly.") from err
+                              f"({err}). In Python, pass config= (e.g. get_preset('paper')) to load_model; for "
+                              "the command lines, save it with save_pretrained and pass that folder.") from err
     if "bert_config" in ckpt:
         cfg.language.hf_config = bert_config_from_official(ckpt["bert_config"])
     return cfg
@@ -452,8 +453,9 @@ def _load_package_module(model: nn.Module, name: str) -> None:
 
 def _read_saved(path: Path) -> dict:
     if not path.is_file():
-        raise CheckpointError(f"{path.parent} has no {CONFIG_NAME} beside the weights (save_pretrained writes "
-                              "one). Pass config= explicitly.")
+        raise CheckpointError(f"{path.parent} has no {CONFIG_NAME} beside the weights: copy the {CONFIG_NAME} "
+                              "that save_pretrained wrote with them into that folder (in Python, passing config= "
+                              "to load_model also works).")
     try:
         saved = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:

@@ -50,6 +50,8 @@ def _model_args(p: argparse.ArgumentParser) -> None:
                    "$JOINTNLT_WEIGHTS, else the bundled JointNLT-Lite)")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 or auto (default)")
     p.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"])
+    p.add_argument("--threads", type=int, help="CPU threads for torch (default: $JOINTNLT_THREADS, else "
+                   "$OMP_NUM_THREADS, else the cores this process may use; docs/speed.md)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -150,10 +152,11 @@ def main(argv=None) -> int:
 
 def _tracker(args, reground_below: float | None = None):
     from kit.checkpoint import load_model
-    from kit.runtime import precast_weights, resolve_device
+    from kit.runtime import configure_threads, precast_weights, resolve_device
     from kit.tracking.tracker import Tracker, TrackerConfig
 
     device = resolve_device(args.device)
+    configure_threads(getattr(args, "threads", None))
     model = precast_weights(load_model(args.weights, device=device), args.precision)
     return Tracker(model, TrackerConfig(reground_below=reground_below), device=device, precision=args.precision)
 
@@ -274,7 +277,7 @@ def _grounding(args, root: Path, split: str, split_by: str, protocols, out: Path
     from kit.data import RefCOCOg
     from kit.evaluation.grounding import evaluate_grounding, grounding_rows
     from kit.evaluation.report import csv_text, markdown_table
-    from kit.runtime import precast_weights, resolve_device
+    from kit.runtime import configure_threads, precast_weights, resolve_device
 
     if dataset == "synthetic":
         data = _synthetic_refs(root, split or "grounding_test")
@@ -284,6 +287,7 @@ def _grounding(args, root: Path, split: str, split_by: str, protocols, out: Path
         data = with_next_sentences(list(data))
     if model is None:
         device = resolve_device(args.device)
+        configure_threads(getattr(args, "threads", None))
         model = precast_weights(load_model(args.weights, device=device), args.precision)
     results, records = evaluate_grounding(model, data, protocols, device, args.precision, progress=not args.quiet)
     if out is not None:

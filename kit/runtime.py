@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 
 import torch
 
@@ -60,3 +61,34 @@ def precast_weights(model: torch.nn.Module, precision: str) -> torch.nn.Module:
             module.in_proj_weight.data = module.in_proj_weight.data.to(dtype)
             module.in_proj_bias.data = module.in_proj_bias.data.to(dtype)
     return model
+
+
+THREADS_VARIABLE = "JOINTNLT_THREADS"
+
+
+def cpu_threads(threads: int | None = None, environ=None) -> int:
+    """Torch's intra-op CPU threads for inference: `threads`, else $JOINTNLT_THREADS, else $OMP_NUM_THREADS,
+    else the cores this process may run on (its affinity), at least 1."""
+    environ = os.environ if environ is None else environ
+    for source, value in (("threads", threads), (THREADS_VARIABLE, environ.get(THREADS_VARIABLE)),
+                          ("OMP_NUM_THREADS", environ.get("OMP_NUM_THREADS"))):
+        if value is None or str(value).strip() == "":
+            continue
+        try:
+            n = int(value)
+        except ValueError:
+            raise ValueError(f"{source} must be a whole number of threads, got {value!r}") from None
+        if n < 1:
+            raise ValueError(f"{source} must be at least 1, got {n}")
+        return n
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+
+
+def configure_threads(threads: int | None = None) -> int:
+    """Set torch's CPU threads (`cpu_threads`) and return the number. Together with the passive OpenMP wait
+    policy that `import kit` sets before torch loads, this keeps tracking fast when other processes share the
+    cores (benchmarks/thread_contention.py; docs/speed.md). The command lines, the demo, the evaluator and
+    the notebooks call it; `--threads N` or JOINTNLT_THREADS=N overrides."""
+    n = cpu_threads(threads)
+    torch.set_num_threads(n)
+    return n

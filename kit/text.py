@@ -28,6 +28,9 @@ _NEVER_SPLIT = ("[UNK]", "[SEP]", "[PAD]", "[CLS]", "[MASK]")  # pytorch_pretrai
 _EXAMPLE = "describe the target in words, e.g. 'the red car on the left'"
 
 
+SHOW_DROPPED = 8  # a truncation warning quotes at most this many of the dropped tokens
+
+
 class TextTruncatedWarning(UserWarning):
     """A sentence had more WordPiece tokens than the model reads; the tail was dropped."""
 
@@ -130,9 +133,11 @@ class SentenceEncoder:
         truncated = len(pieces) > keep
         if truncated:
             as_text = self._tokenizer.convert_tokens_to_string
+            dropped = pieces[keep:]
+            shown = as_text(dropped[:SHOW_DROPPED]) + (" …" if len(dropped) > SHOW_DROPPED else "")
             warnings.warn(
                 f"the sentence has {len(pieces)} WordPiece tokens but the model reads {keep}: dropped the "
-                f"last {len(pieces) - keep} ({as_text(pieces[keep:])!r}); kept {as_text(pieces[:keep])!r}",
+                f"last {len(dropped)}, from {shown!r}; kept {as_text(pieces[:keep])!r}",
                 TextTruncatedWarning, stacklevel=2)
             pieces = pieces[:keep]
         tokens = ["[CLS]", *pieces, "[SEP]"]

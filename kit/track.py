@@ -2,9 +2,11 @@
 
     python -m kit.track VIDEO --text "the zebra on the left" [--box x,y,w,h] [--weights CKPT]
                         [--out out.mp4] [--boxes out.txt] [--device cpu|cuda] [--precision fp32|bf16]
+                        [--threads N]
 
 `--text` and `--box` may be repeated to follow several targets (the i-th box goes with the i-th sentence).
-`--boxes` may be repeated; the format follows the extension: .txt (LaSOT-style x,y,w,h), .csv, .json.
+`--boxes` may be repeated; the format follows the extension: .txt (LaSOT-style x,y,w,h), .csv, .json (any
+other extension is an error).
 Exit status: 0 done; 2 bad input (nothing tracked); 1 the run stopped part-way (the boxes of the frames
 tracked so far are written). Every error is one line on stderr.
 """
@@ -31,6 +33,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--boxes", action="append", default=[], type=Path, help="box file: .txt, .csv or .json")
     p.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
     p.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"])
+    p.add_argument("--threads", type=int, help="CPU threads for torch (default: $JOINTNLT_THREADS, else "
+                   "$OMP_NUM_THREADS, else the cores this process may use; docs/speed.md)")
     p.add_argument("--reground-below", type=float, help="re-ground when the score stays below this")
     p.add_argument("--absent-below", type=float, help="report the target absent below this score")
     p.add_argument("--max-frames", type=int, help="stop after this many frames")
@@ -86,7 +90,14 @@ def run(args) -> int:
     return _track_video(args, video, frames, first, tracker, state, results, [t for t, _ in prompts])
 
 
+BOX_FORMATS = (".txt", ".csv", ".json")
+
+
 def _prompts(args) -> list[tuple[str | None, tuple | None]]:
+    for path in args.boxes:
+        if path.suffix.lower() not in BOX_FORMATS:
+            raise InputError(f"--boxes {path}: unknown box file type {path.suffix or '(none)'!r}; use one of "
+                             f"{', '.join(BOX_FORMATS)}")
     if len(args.box) > max(len(args.text), 1):
         raise InputError(f"{len(args.box)} boxes but {len(args.text)} sentences: give one --text per --box")
     texts = args.text or [None]
@@ -100,10 +111,11 @@ def _prompts(args) -> list[tuple[str | None, tuple | None]]:
 
 def _tracker(args):
     from kit.checkpoint import load_model
-    from kit.runtime import precast_weights, resolve_device
+    from kit.runtime import configure_threads, precast_weights, resolve_device
     from kit.tracking.tracker import Tracker, TrackerConfig
 
     device = resolve_device(args.device)
+    configure_threads(args.threads)
     model = precast_weights(load_model(args.weights, device=device), args.precision)
     config = TrackerConfig(reground_below=args.reground_below, absent_below=args.absent_below)
     return Tracker(model, config, device=device, precision=args.precision)
@@ -177,7 +189,7 @@ def _write_box_files(args, video, texts, rows):
                 meta = dict(video=str(args.video), text=texts[k], fps=video.fps, width=video.width,
                             height=video.height)
                 write_boxes_json(out, meta, target_rows)
-            else:
+            else:  # .txt (checked before tracking)
                 write_boxes_txt(out, [r.box for r in target_rows])
 
 

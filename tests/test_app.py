@@ -113,11 +113,11 @@ def test_bad_videos_give_one_line_messages_naming_only_the_file(tmp_path, case):
 
 def test_preview_says_what_the_caps_do():
     plain = pipeline.preview(SYNTHETIC, DemoConfig())
-    assert plain.frame.shape == (240, 320, 3) and plain.scale == 1 and plain.notes == []
+    assert plain.frame.shape == (480, 640, 3) and plain.zoom == 2 and plain.scale == 1 and plain.notes == []
     assert plain.summary == "synthetic.mp4: 320×240, 100 frames, 25 frames/s"
 
     capped = pipeline.preview(SYNTHETIC, DemoConfig(max_side=160, max_frames=40))
-    assert capped.frame.shape == (120, 160, 3) and capped.scale == 0.5
+    assert capped.frame.shape == (360, 480, 3) and capped.zoom == 3 and capped.scale == 0.5
     assert "Down-scaled from 320×240 to 160×120" in capped.notes[0]
     assert "The video has 100 frames; the demo tracks the first 40." in capped.notes[1]
 
@@ -308,7 +308,8 @@ def test_a_run_from_the_page_yields_status_first_frame_video_plot_and_files(hand
     updates = list(handlers.run(str(SYNTHETIC), SENTENCE, "", TRACK_NL, False, _session()))
     status, image, video, plot, files = updates[-1]
     assert status.startswith("**Done: 6 frames.**")
-    assert image.shape == (240, 320, 3) and Path(video).is_file()
+    assert image.shape == (240, 320, 3) and Path(video["value"]).is_file()
+    assert video["playback_position"] == pytest.approx(5 / 25)  # the player opens on the last frame (5 at 25/s)
     assert list(plot.columns) == ["frame", "score"] and len(plot) == 6
     assert [Path(f).suffix for f in files] == [".txt", ".csv", ".json"]
     assert any(u[0].startswith("First frame: box") for u in updates)  # shown before the video is done
@@ -351,14 +352,37 @@ def test_two_clicks_on_the_first_frame_set_the_box_and_nl_bb(handlers):
     import gradio as gr
 
     image, frame, pending, status = handlers.show_first_frame(str(SYNTHETIC), "")
-    assert image.shape == (240, 320, 3) and pending is None and "100 frames" in status
+    # 320x240 is shown enlarged x2 (pipeline.SHOW_AT_LEAST); clicks are mapped back to the video's pixels
+    assert image.shape == (480, 640, 3) and pending is None and "100 frames" in status
     image, pending, box, mode, status = handlers.click(frame, None, "", TRACK_NL,
-                                                       gr.SelectData(None, {"index": [16, 50], "value": None}))
+                                                       gr.SelectData(None, {"index": [33, 100], "value": None}))
     assert pending == (16, 50) and box == "" and "opposite corner" in status
     image, pending, box, mode, status = handlers.click(frame, pending, "", TRACK_NL,
-                                                       gr.SelectData(None, {"index": [46, 94], "value": None}))
+                                                       gr.SelectData(None, {"index": [92, 189], "value": None}))
     assert (pending, box, mode) == (None, "16,50,31,45", TRACK_NLBB)
+    assert tuple(image[100, 40]) == pipeline.PALETTE[0]  # the box is drawn at the shown size (top edge)
     assert handlers.clear_box(frame, mode)[1:] == (None, "", TRACK_NL)
+
+
+def test_small_videos_are_shown_enlarged_and_clicks_stay_in_video_pixels(tmp_path):
+    from kit.tracking.video import VideoWriter
+
+    path = tmp_path / "qcif.mp4"
+    with VideoWriter(path, 10, 176, 144) as writer:
+        for _ in range(3):
+            writer.write(np.full((144, 176, 3), 128, np.uint8))
+    shown = pipeline.preview(path, DemoConfig())
+    assert shown.zoom == 3 and shown.frame.shape == (432, 528, 3) and shown.scale == 1
+    assert pipeline.click_point((527, 431), shown.scale, shown.zoom) == (175, 143)  # the last pixel
+    assert pipeline.click_point((3, 5), 0.5, 1) == (6, 10)  # a down-scaled video: not enlarged
+
+
+def test_a_warning_goes_when_the_input_changes_and_other_lines_stay():
+    from demo.app import clear_warning
+
+    assert clear_warning("⚠️ **the sentence is empty**") == ""
+    assert clear_warning("synthetic.mp4: 320×240, 100 frames") == {"__type__": "update"}
+    assert clear_warning(None) == {"__type__": "update"}
 
 
 def test_a_bad_upload_shows_a_message_in_place_of_the_first_frame(handlers, tmp_path):

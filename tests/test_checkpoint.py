@@ -281,7 +281,7 @@ def test_official_config_from_variant_and_bert_config():
     assert cfg.name == "paper" and cfg.language.hf_config["vocab_size"] == 2500
     with pytest.raises(CheckpointError) as err:
         checkpoint.official_config({"variant": "swin_t_ep50"})
-    assert_one_line(err.value, "'swin_t_ep50'", "Pass config= explicitly")
+    assert_one_line(err.value, "'swin_t_ep50'", "pass config=", "for the command lines, save it with save_pretrained")
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -328,7 +328,7 @@ def test_load_pretrained_errors(tmp_path, tiny_builder):
     config.unlink()
     with pytest.raises(CheckpointError) as err:
         load_model(weights)
-    assert_one_line(err.value, "has no config.json beside the weights")
+    assert_one_line(err.value, "has no config.json beside the weights: copy the config.json")
 
     config.write_text(json.dumps(saved))
     weights.write_bytes(weights.read_bytes()[:100])

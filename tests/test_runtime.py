@@ -1,4 +1,7 @@
 """Devices and precision: explicit choices, clear errors, and bf16 that stays close to fp32."""
+import os
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -63,3 +66,32 @@ def test_precast_weights_changes_speed_not_results(golden_dir):
     assert model.vl_joint_trans.encoder.layers[0].self_attn.in_proj_weight.dtype == torch.bfloat16
     assert model.vl_joint_trans.encoder.layers[0].norm1.weight.dtype == torch.float32
     torch.testing.assert_close(_boxes(model, io, "bf16"), reference, atol=0, rtol=0)
+
+
+def test_cpu_threads_order_argument_then_variables_then_cores():
+    from kit.runtime import cpu_threads
+
+    assert cpu_threads(3, {"JOINTNLT_THREADS": "2", "OMP_NUM_THREADS": "1"}) == 3
+    assert cpu_threads(None, {"JOINTNLT_THREADS": "2", "OMP_NUM_THREADS": "1"}) == 2
+    assert cpu_threads(None, {"JOINTNLT_THREADS": " ", "OMP_NUM_THREADS": "1"}) == 1
+    assert cpu_threads(None, {}) == len(os.sched_getaffinity(0))
+    with pytest.raises(ValueError, match="JOINTNLT_THREADS must be a whole number of threads, got 'many'"):
+        cpu_threads(None, {"JOINTNLT_THREADS": "many"})
+    with pytest.raises(ValueError, match="threads must be at least 1, got 0"):
+        cpu_threads(0, {})
+
+
+def test_importing_kit_sets_a_passive_wait_policy_before_torch_loads():
+    import subprocess
+    import sys
+
+    code = ("import os; os.environ.pop('OMP_WAIT_POLICY', None); import kit, torch; "
+            "print(os.environ['OMP_WAIT_POLICY'])")
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[1])
+    assert out.stdout.strip() == "PASSIVE"
+    env["OMP_WAIT_POLICY"] = "ACTIVE"  # the user's choice wins
+    out = subprocess.run([sys.executable, "-c", code.replace("os.environ.pop('OMP_WAIT_POLICY', None); ", "")],
+                         env=env, capture_output=True, text=True, check=True, cwd=Path(__file__).resolve().parents[1])
+    assert out.stdout.strip() == "ACTIVE"

@@ -80,13 +80,22 @@ def test_long_sentence_is_truncated_with_a_warning(encoder):
     sentence = " ".join(f"word{i}" for i in range(25))  # "word7" -> "word", "##7": 50 tokens
     assert len(encoder.tokenize(sentence)) == 50
     with pytest.warns(TextTruncatedWarning, match=r"has 50 WordPiece tokens but the model reads 38: dropped "
-                                                  r"the last 12 \('word19 word20 .* word24'\); kept 'word0 "
+                                                  r"the last 12, from 'word19 word20 word21 word22 …'; kept 'word0 "
                                                   r"word1 .* word18'$"):
         out = encoder.encode(sentence)
     assert out.truncated is True
     assert out.ids.shape == (1, 40) and len(out.tokens) == 40
     assert out.tokens[0] == "[CLS]" and out.tokens[-1] == "[SEP]"
     assert out.ids[0, 0] == 101 and out.ids[0, -1] == 102 and out.mask.eq(1).all()
+
+
+def test_a_very_long_sentence_gives_a_short_warning(encoder):
+    sentence = " ".join(["the big grey rabbit"] * 290)  # 1,160 tokens
+    with pytest.warns(TextTruncatedWarning) as caught:
+        encoder.encode(sentence)
+    message = str(caught[0].message)
+    assert "has 1160 WordPiece tokens" in message and "dropped the last 1122, from 'grey rabbit the big grey rabbit the big …'" in message
+    assert len(message) < 400
 
 
 def test_exactly_38_tokens_is_not_truncated(encoder):

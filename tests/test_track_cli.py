@@ -114,6 +114,9 @@ def test_a_truncated_video_keeps_the_boxes_tracked_so_far(tiny_weights, clip, tm
     (["--text", "a", "--box", "1,1,5,5", "--box", "2,2,5,5", "--text", "b", "--box", "3,3,5,5"],
      "3 boxes but 2 sentences"),
     (["--text", "x", "--weights", "/nonexistent/JointNLT_ep0300.pth.tar"], "JointNLT_ep0300.pth.tar"),
+    (["--text", "x", "--boxes", "out.xyz"], "--boxes out.xyz: unknown box file type '.xyz'; use one of .txt, .csv, .json"),
+    (["--text", "x", "--boxes", "out"], "unknown box file type '(none)'"),
+    (["--text", "x", "--threads", "0"], "threads must be at least 1"),
     (["--text", "x", "--device", "cuda"] if not torch.cuda.is_available() else ["--text", "   "],
      "no CUDA GPU is available here" if not torch.cuda.is_available() else "the sentence is empty"),
 ])
@@ -135,6 +138,14 @@ def test_missing_weights_and_a_checkpoint_that_does_not_match(clip, tmp_path, ca
     # golden-mini's text encoder has a 2,500-token vocabulary: real sentences do not fit it
     _fails([str(clip), "--text", "the red square", "--weights", str(golden_dir / "weights.pth")], capsys,
            EXIT_BAD_INPUT, "the checkpoint does not fit the bert-base-uncased vocabulary")
+
+
+def test_weights_without_their_config_say_what_a_cli_user_can_do(tiny_weights, clip, tmp_path, capsys):
+    alone = tmp_path / "alone" / "model.safetensors"
+    alone.parent.mkdir()
+    alone.write_bytes((tiny_weights / "model.safetensors").read_bytes())
+    _fails([str(clip), "--text", "x", "--weights", str(alone)], capsys, EXIT_BAD_INPUT,
+           "has no config.json beside the weights: copy the config.json that save_pretrained wrote with them")
 
 
 def test_a_long_sentence_is_truncated_with_a_warning(tiny_weights, clip, tmp_path, capsys):

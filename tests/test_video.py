@@ -333,22 +333,39 @@ def test_writer_rejects_bad_names_and_frames(tmp_path):
 
 # --- drawing ---------------------------------------------------------------------------------------------
 
-def test_draw_result_copies_and_draws_box_band_and_score():
+def test_draw_result_copies_and_draws_box_and_a_tag_outside_it():
     frame = np.full((240, 320, 3), 90, np.uint8)
     before = frame.copy()
     out = draw_result(frame, (100, 120, 80, 60), "the red square", 0.87, color=(255, 0, 0))
     assert np.array_equal(frame, before) and out is not frame
     assert tuple(out[150, 100]) == (255, 0, 0) and tuple(out[179, 150]) == (255, 0, 0)  # left, bottom edges
-    assert tuple(out[150, 140]) == (90, 90, 90)  # inside the box: untouched
-    assert (out[:10] != 90).any() and out[:10].mean() < 90  # the darkened band with the sentence
-    assert tuple(out[230, 10]) == (90, 90, 90)  # elsewhere: untouched
-    assert ((out[100:120, 100:160] == (255, 0, 0)).all(axis=-1)).sum() > 50  # the score tag above the box
+    assert (out[123:177, 103:177] == 90).all()  # inside the box: untouched
+    assert ((out[100:118, 100:160] == (255, 0, 0)).all(axis=-1)).sum() > 50  # the tag just above the box
+    assert (out[:95] == 90).all() and tuple(out[230, 10]) == (90, 90, 90)  # nothing at the top, nor elsewhere
+
+
+@pytest.mark.parametrize("box", [(100, 0, 80, 60), (0, 0, 320, 30), (200, 2, 40, 40)])
+def test_a_target_at_the_top_of_the_frame_stays_unobscured(box):
+    """The sentence used to be drawn on a band across the top of every frame, over targets there."""
+    frame = np.full((240, 320, 3), 90, np.uint8)
+    x, y, w, h = box
+    out = draw_result(frame, box, "the tangerine diamond on top, a long sentence of many words", 0.5,
+                      color=(255, 0, 0))
+    inside = out[y + 3:y + h - 3, x + 3:x + w - 3]
+    assert (inside == 90).all()  # nothing drawn over the target
+    below = out[y + h + 1:y + h + 30, x:x + w]
+    assert ((below == (255, 0, 0)).all(axis=-1)).sum() > 50  # the tag went below the box
+
+
+def test_a_box_filling_the_frame_gets_its_tag_inside_at_the_bottom():
+    out = draw_result(np.full((100, 160, 3), 90, np.uint8), (0, 0, 160, 100), "all", 0.5, color=(255, 0, 0))
+    assert ((out[80:98, 2:40] == (255, 0, 0)).all(axis=-1)).sum() > 30 and (out[10:60, 10:150] == 90).all()
 
 
 def test_draw_result_absent_and_awkward_boxes():
     frame = np.full((120, 160, 3), 90, np.uint8)
     absent = draw_result(frame, None, "a zebra", None)
-    assert (absent[:5] != 90).any() and (absent[40:] == 90).all()  # band only, no box
+    assert (absent[:5] != 90).any() and (absent[40:] == 90).all()  # the "(absent)" tag only, no box
     for box in [(-50, -50, 100, 100), (150, 110, 500, 500), (1e12, -1e12, 5, 5), (10, 10, 0, 0),
                 (float("nan"), 0, 10, 10)]:
         out = draw_result(frame, box, "x", 0.5)

@@ -200,6 +200,9 @@ class JointNLT(nn.Module):
         # the RoI box both carry w,h x 1.5.
         boxes = torch.cat([head_boxes[:, :2], head_boxes[:, 2:] * self.config.box_enlarge], dim=1)
         rois = cxcywh_to_xyxy(boxes * self.config.search_size)
+        # roi_align reads memory at the box's coordinates: a NaN/inf box segfaults it (the official code
+        # crashed there after a fully padded search crop). Non-finite coordinates become 0 (FIX).
+        rois = torch.nan_to_num(rois, nan=0.0, posinf=0.0, neginf=0.0)
         batch_index = torch.arange(B, device=rois.device, dtype=rois.dtype).unsqueeze(1)
         roi = roi_align(fmap, torch.cat([batch_index, rois], dim=1).to(fmap.dtype), (ROI_SIZE, ROI_SIZE),
                         spatial_scale=1.0 / self.config.stride, sampling_ratio=2, aligned=False)

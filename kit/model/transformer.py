@@ -17,6 +17,28 @@ def _with_pos(x: torch.Tensor, pos: torch.Tensor | None) -> torch.Tensor:
     return x if pos is None else x + pos
 
 
+def attend(attn: nn.MultiheadAttention, query, key, value, key_padding_mask=None, need_weights: bool = False):
+    """`attn(query, key, value)` where a batch row whose keys are all padding attends to nothing: its output
+    is the output projection's bias and its weights are 0, with and without `need_weights`, on every backend.
+
+    PyTorch leaves such rows to the kernel: the fused path (no weights) returns the bias, the path that also
+    returns weights gives NaN, which then reached roi_align (a segfault) when attention maps were asked for.
+    A search crop that is all padding (a box outside the frame) makes every row of the target decoder's
+    cross-attention such a row; the official code gets NaN there (FIX)."""
+    if key_padding_mask is None or key_padding_mask.dtype != torch.bool:
+        return attn(query, key, value=value, key_padding_mask=key_padding_mask, need_weights=need_weights)
+    # Branch-free (no host sync on a GPU): those rows see every key (no NaN), then are overwritten.
+    empty = key_padding_mask.all(dim=1)                                   # (B,)
+    out, weights = attn(query, key, value=value, key_padding_mask=key_padding_mask & ~empty[:, None],
+                        need_weights=need_weights)
+    bias = attn.out_proj.bias
+    nothing = torch.zeros_like(out) if bias is None else bias.to(out.dtype).expand_as(out)
+    out = torch.where(empty[None, :, None], nothing, out)                 # out: (L,B,C)
+    if weights is not None:
+        weights = weights.masked_fill(empty.view(-1, *[1] * (weights.ndim - 1)), 0)
+    return out, weights
+
+
 class EncoderLayer(nn.Module):
     def __init__(self, d_model: int, nhead: int, ffn_dim: int, dropout: float):
         super().__init__()
@@ -31,8 +53,7 @@ class EncoderLayer(nn.Module):
 
     def forward(self, src, key_padding_mask=None, pos=None, need_weights: bool = False):
         q = k = _with_pos(src, pos)
-        src2, weights = self.self_attn(q, k, value=src, key_padding_mask=key_padding_mask,
-                                       need_weights=need_weights)
+        src2, weights = attend(self.self_attn, q, k, src, key_padding_mask, need_weights)
         src = self.norm1(src + self.dropout1(src2))
         src2 = self.linear2(self.dropout(F.gelu(self.linear1(src))))
         src = self.norm2(src + self.dropout2(src2))
@@ -60,9 +81,8 @@ class DecoderLayer(nn.Module):
         q = k = _with_pos(tgt, query_pos)
         tgt2 = self.self_attn(q, k, value=tgt, need_weights=False)[0]
         tgt = self.norm1(tgt + self.dropout1(tgt2))
-        tgt2, weights = self.multihead_attn(query=_with_pos(tgt, query_pos), key=_with_pos(memory, pos),
-                                            value=memory, key_padding_mask=memory_key_padding_mask,
-                                            need_weights=need_weights)
+        tgt2, weights = attend(self.multihead_attn, _with_pos(tgt, query_pos), _with_pos(memory, pos), memory,
+                               memory_key_padding_mask, need_weights)
         tgt = self.norm2(tgt + self.dropout2(tgt2))
         tgt2 = self.linear2(self.dropout(F.gelu(self.linear1(tgt))))
         tgt = self.norm3(tgt + self.dropout3(tgt2))

@@ -90,7 +90,9 @@ def sample_target(image: np.ndarray, box_xywh, factor: float, out_size: int) -> 
         padded[y1_pad:y1_pad + ye - ys, x1_pad:x1_pad + xe - xs] = image[ys:ye, xs:xe]
         att[y1_pad:y1_pad + ye - ys, x1_pad:x1_pad + xe - xs] = 0
     # else: the crop misses the frame entirely -> all padding (the official code crashes in
-    # cv2.copyMakeBorder or, for x2 < 0, wraps the negative slice end; unreachable after clip_box).
+    # cv2.copyMakeBorder or, for x2 < 0, wraps the negative slice end). Reachable: a start box outside the
+    # frame (TrackerConfig.clip_start=False), and a real strip too thin to survive the mask's resize; the
+    # model then attends to nothing there (kit.model.transformer.attend), and the box stays finite.
 
     patch = cv2.resize(padded, (out_size, out_size), interpolation=cv2.INTER_LINEAR)
     # PRESERVE: the mask is resized bilinearly as float64 and any value > 0 counts as padding.
@@ -198,6 +200,7 @@ def clip_box(box_xywh, H: int, W: int, margin: int = 10) -> list[float]:
     """
     x1, y1, w, h = _box_floats(box_xywh)
     x2, y2 = x1 + w, y1 + h
+    margin = min(margin, W, H)  # FIX: a frame smaller than the margin (the official box leaves the frame)
     x1 = min(max(0, x1), W - margin)
     x2 = min(max(margin, x2), W)
     y1 = min(max(0, y1), H - margin)

@@ -31,6 +31,10 @@ class TrackerConfig:
     template_factor: float = 2.0
     search_factor: float = 5.0
     margin: int = 10                 # clip_box keeps >= margin px inside the frame (official)
+    # The NL start box (the grounding result) is clipped like every later box (FIX: the official tracker starts
+    # from the raw grounding box, which can lie in the padding below a wide frame, or have zero size; the next
+    # search crop is then all padding). False = official, except for a box whose centre is outside the frame.
+    clip_start: bool = True
     # The temporal clue (TQ + TC). None = on after NL grounding; after an initial box as the model's config
     # says (`ModelConfig.temporal_after_box`: off for the paper model, as the official TRACK mode; on for Lite).
     temporal: bool | None = None
@@ -147,6 +151,7 @@ class Tracker:
             result = TargetResult(tuple(box), prior.similarity, found_by="category prior: " + ", ".join(prior.classes))
         elif prompt.box is None:   # NL: ground the sentence on the whole frame (paper: JOINT)
             pred, box = self._ground(frame, text)
+            box = self._start_box(box, H, W)
             first_roi = pred.roi_feature.flatten(2)
             use_temporal = self.config.temporal is not False
             result = TargetResult(tuple(box), corner_score(pred)[0], found_by="grounding")
@@ -161,6 +166,13 @@ class Tracker:
             first_roi = self._roi_at(frame, text, template, box)
         return TargetState(text, template, box, use_temporal, first_roi), result
 
+    def _start_box(self, box: list[float], H: int, W: int) -> list[float]:
+        x, y, w, h = box
+        centre_inside = 0 <= x + 0.5 * w <= W and 0 <= y + 0.5 * h <= H
+        if self.config.clip_start or not centre_inside:
+            return clip_box(box, H, W, self.config.margin)
+        return box
+
     # ------------------------------------------------------------------ per frame
     def step(self, state: TrackState, frame: np.ndarray) -> tuple[TrackState, list[TargetResult]]:
         """Track every target into `frame`; returns the new state and one result per target."""
@@ -171,8 +183,9 @@ class Tracker:
                      for t in state.targets]
             new_targets, results = [], []
             for target, crop, (pred, row) in zip(state.targets, crops, self._track_batch(state.targets, crops)):
-                box = clip_box(search_box_to_frame(pred.boxes[row].float(), target.box, crop.resize_factor,
-                                                   self.search_size), H, W, self.config.margin)
+                box = search_box_to_frame(pred.boxes[row].float(), target.box, crop.resize_factor,
+                                          self.search_size)
+                box = clip_box(box if _finite(box) else target.box, H, W, self.config.margin)  # NaN: stay put
                 new, result = self._after_step(frame, target, pred, row, box)
                 new_targets.append(new)
                 results.append(result)
@@ -285,7 +298,8 @@ class Tracker:
         image = self.model.encode_image(normalize(g.patch, self.device),
                                         torch.as_tensor(g.pad_mask, device=self.device)[None])
         pred = self.model.ground(text, image)
-        return pred, grounding_box_to_frame(pred.boxes[0].float(), g.coords, W, H, self.search_size)
+        box = grounding_box_to_frame(pred.boxes[0].float(), g.coords, W, H, self.search_size)
+        return pred, box if _finite(box) else [0.0, 0.0, float(W), float(H)]  # NaN: the whole frame, score 0
 
     def _encode_template(self, frame, box) -> Features:
         crop = sample_target(frame, box, self.config.template_factor, self.template_size)
@@ -342,7 +356,7 @@ def corner_score(pred: Prediction, index: int | None = None) -> list[float]:
     A sharp, single-peaked map (the target is clearly there) gives ~1; a flat map gives 1/(H·W)."""
     rows = slice(None) if index is None else slice(index, index + 1)
     peaks = [s[rows].flatten(1).float().softmax(1).amax(1) for s in (pred.score_tl, pred.score_br)]
-    return (peaks[0] * peaks[1]).sqrt().tolist()
+    return torch.nan_to_num((peaks[0] * peaks[1]).sqrt(), nan=0.0).tolist()  # a NaN map: no confidence
 
 
 def _attention_maps(pred: Prediction, i: int, model: JointNLT) -> dict[str, np.ndarray]:
@@ -365,6 +379,10 @@ def _minilm_of(model: JointNLT):
     return model.language_backbone.bert if lang.pretrained == "package" and same and on_cpu else None
 
 
+def _finite(box) -> bool:
+    return all(np.isfinite(box))
+
+
 def _cat_features(items: list[Features]) -> Features:
     return Features(torch.cat([f.tokens for f in items]), torch.cat([f.padding_mask for f in items]))
 
@@ -374,6 +392,8 @@ def check_frame(frame, size: tuple[int, int] | None = None) -> np.ndarray:
         shape = getattr(frame, "shape", None)
         raise TrackerInputError(f"a frame must be an RGB uint8 array (H,W,3); got {type(frame).__name__} "
                                 f"{shape} {getattr(frame, 'dtype', '')}".rstrip())
+    if frame.shape[0] < 1 or frame.shape[1] < 1:
+        raise TrackerInputError(f"a frame must have at least one pixel; got {frame.shape[1]}x{frame.shape[0]}")
     if size is not None and frame.shape[:2] != tuple(size):
         raise TrackerInputError(f"frame size changed from {size[1]}x{size[0]} to {frame.shape[1]}x{frame.shape[0]}")
     return frame

@@ -389,8 +389,10 @@ def _box_corners(box, w: int, h: int) -> tuple[int, int, int, int] | None:
 def draw_results(frame: np.ndarray, items: Sequence[tuple[Sequence[float] | None, str, float | None]],
                  colors: Sequence[tuple[int, int, int]] | None = None) -> np.ndarray:
     """A copy of `frame` (RGB uint8) with one (box_xywh or None, sentence, score or None) per target: the
-    box in the target's colour with its score, and the sentences at the top on a dark band, one per target
-    (at most two lines each), marked "(absent)" when the box is None."""
+    box in the target's colour and a tag of that colour with its score and sentence (at most two lines),
+    placed outside the box, above it, else below it, so that it never hides the target (only a box that
+    fills the frame's height gets its tag inside, at its bottom). A target whose box is None is listed at
+    the top-left, marked "(absent)"."""
     frame = np.asarray(frame)
     if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
         raise ValueError(f"expected an RGB uint8 frame (H, W, 3), got {frame.dtype} {frame.shape}")
@@ -403,37 +405,36 @@ def draw_results(frame: np.ndarray, items: Sequence[tuple[Sequence[float] | None
     (_, above), below = cv2.getTextSize("Ag", _FONT, scale, thick)  # pixels above and below the baseline
     line_h = above + below + max(2, above // 3)
     pad = max(2, line_h // 4)
-    swatch = line_h // 2 if len(items) > 1 else 0
 
-    # Sentences on a band darkened to 40 % at the top.
-    lines = []
-    for (box, label, _), color in zip(items, colors):
-        text = label + (" (absent)" if _box_corners(box, w, h) is None else "")
-        lines += [(line, color, i == 0) for i, line in
-                  enumerate(_wrap(text, w - 2 * pad - 2 * swatch, scale, thick, max_lines=2))]
-    band_h = min(h, pad + len(lines) * line_h) if lines else 0
-    out[:band_h] = (out[:band_h].astype(np.uint16) * 2 // 5).astype(np.uint8)
-    for i, (line, color, first) in enumerate(lines):
-        base_y = pad + i * line_h + above
-        if swatch and first:
-            cv2.rectangle(out, (pad, base_y - swatch), (pad + swatch, base_y), color, -1)
-        cv2.putText(out, line, (pad + 2 * swatch, base_y), _FONT, scale, (255, 255, 255), thick, cv2.LINE_AA)
-
-    # Boxes, then their scores on a tag of the box colour just above (or inside, at the top).
-    for (box, _, score), color in zip(items, colors):
+    absent_y = 0
+    for (box, label, score), color in zip(items, colors):
         corners = _box_corners(box, w, h)
-        if corners is None:
+        text = " ".join(t for t in (f"{score:.2f}" if score is not None and math.isfinite(score) else "",
+                                    label if corners is not None else f"{label} (absent)") if t)
+        lines = _wrap(text, max(w - 2 * pad, 1), scale, thick, max_lines=2) if text else []
+        tag_w = max((cv2.getTextSize(line, _FONT, scale, thick)[0][0] for line in lines), default=0) + 2 * pad
+        tag_h = len(lines) * line_h + pad
+        if corners is None:  # absent: listed at the top-left
+            tx, ty = 0, absent_y
+            absent_y += tag_h
+        else:
+            x0, y0, x1, y1 = corners
+            cv2.rectangle(out, (x0, y0), (x1, y1), color, thick + 1)
+            edge = thick // 2 + 2  # clear of the drawn box line
+            if y0 - edge - tag_h >= 0:
+                ty = y0 - edge - tag_h                 # above the box
+            elif y1 + edge + tag_h <= h:
+                ty = y1 + edge                         # below it
+            else:
+                ty = min(y1, h) - tag_h                # the box fills the height: inside, at its bottom
+            tx = min(max(x0, 0), max(0, w - tag_w))
+        if not lines:
             continue
-        x0, y0, x1, y1 = corners
-        cv2.rectangle(out, (x0, y0), (x1, y1), color, thick + 1)
-        if score is not None and math.isfinite(score):
-            text = f"{score:.2f}"
-            (tw, th), _ = cv2.getTextSize(text, _FONT, scale, thick)
-            tx = min(max(x0, 0), max(0, w - tw - 2 * pad))
-            ty = y0 - th - 2 * pad if y0 - th - 2 * pad >= band_h else max(y0, band_h)
-            ty = min(max(ty, 0), max(0, h - th - 2 * pad))
-            cv2.rectangle(out, (tx, ty), (tx + tw + 2 * pad, ty + th + 2 * pad), color, -1)
-            cv2.putText(out, text, (tx + pad, ty + th + pad), _FONT, scale, (0, 0, 0), thick, cv2.LINE_AA)
+        ty = min(max(ty, 0), max(0, h - tag_h))
+        cv2.rectangle(out, (tx, ty), (tx + tag_w - 1, ty + tag_h - 1), color, -1)
+        for i, line in enumerate(lines):
+            cv2.putText(out, line, (tx + pad, ty + pad // 2 + i * line_h + above), _FONT, scale, (0, 0, 0), thick,
+                        cv2.LINE_AA)
     return out
 
 

@@ -392,8 +392,10 @@ PACKAGE_MODULES = {"language_backbone": lambda cfg: cfg.language.pretrained,
                    "visual_backbone": lambda cfg: cfg.vision.pretrained}
 
 
-def save_pretrained(model: nn.Module, directory: str | Path, *, exclude_package_weights: tuple[str, ...] = ()) -> Path:
+def save_pretrained(model: nn.Module, directory: str | Path, *, exclude_package_weights: tuple[str, ...] = (),
+                    metadata: Mapping | None = None) -> Path:
     """Write `model.safetensors` and `config.json` (format, version, `model.config`) into `directory`.
+    `metadata` adds entries to config.json that loading ignores (e.g. `dtype`, `source`).
 
     `exclude_package_weights=("language_backbone",)` leaves out an encoder that comes unchanged from an
     installed package (e.g. a frozen MiniLM): the file gets smaller and `load_pretrained` reads that
@@ -410,7 +412,8 @@ def save_pretrained(model: nn.Module, directory: str | Path, *, exclude_package_
         state = {k: v for k, v in state.items() if not k.startswith(name + ".")}
     directory.mkdir(parents=True, exist_ok=True)
     save_file(_independent_tensors(state), directory / WEIGHTS_NAME, metadata={"format": "pt"})
-    config = {"format": FORMAT_NAME, "version": FORMAT_VERSION, "config": model.config.to_dict()}
+    config = {"format": FORMAT_NAME, "version": FORMAT_VERSION, "config": model.config.to_dict(),
+              **(metadata or {})}
     if exclude_package_weights:
         config["package_weights"] = list(exclude_package_weights)
     (directory / CONFIG_NAME).write_text(json.dumps(config, indent=2) + "\n")
@@ -504,6 +507,7 @@ def load_pretrained(path: str | Path, device: str | torch.device = "cpu", config
 # References: local paths and the Hugging Face Hub
 
 HUB_PREFIX = "hf://"
+OFFICIAL_REF = "official"  # the authors' released checkpoint (a local folder of that name: write ./official)
 # What a snapshot of a whole repository fetches: our format and official files, not demo media.
 HUB_PATTERNS = ["*.json", "*.safetensors", "*.pth", "*.pth.tar", "*.pt", "*.md"]
 _HUB_NAME = re.compile(r"^[A-Za-z0-9][\w.-]*$")
@@ -527,10 +531,15 @@ def _looks_like_hub_repo(text: str) -> bool:
 
 def resolve_weights(ref: str | Path, *, cache_dir: str | Path | None = None,
                     local_files_only: bool | None = None) -> Path:
-    """A local file or directory, or what a Hub reference downloads to (only an explicit `hf://...` or a bare
-    `owner/repo` that is not a local path ever reaches the network). `local_files_only=None` follows
+    """A local file or directory, what a Hub reference downloads to, or for `official` the converted authors'
+    checkpoint in the cache (fetched on first use). Only an explicit `hf://...`, a bare `owner/repo` that is
+    not a local path, or `official` ever reaches the network. `local_files_only=None` follows
     HF_HUB_OFFLINE."""
     text = str(ref)
+    if text.strip() == OFFICIAL_REF:  # the authors' checkpoint, fetched and converted once (kit.weights.official)
+        from kit.weights.official import fetch_official
+
+        return fetch_official()
     if text.startswith(HUB_PREFIX):
         hub = _parse_hub_ref(text[len(HUB_PREFIX):])
         if hub is None:
@@ -589,7 +598,8 @@ def load_model(ref: str | Path | None = None, *, device: str | torch.device = "c
                config: ModelConfig | None = None, cache_dir: str | Path | None = None,
                local_files_only: bool | None = None):
     """Any weights reference -> a model in eval mode: our format (directory or `.safetensors`) or an official
-    checkpoint, local or on the Hub; None = `default_weights()`. `config` overrides the one the weights
+    checkpoint, local or on the Hub, or `"official"` (the authors' checkpoint, fetched, converted and cached
+    on first use: kit.weights.official); None = `default_weights()`. `config` overrides the one the weights
     come with."""
     if ref is None or str(ref).strip() == "":
         ref = default_weights()

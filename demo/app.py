@@ -320,7 +320,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                    "folder/.safetensors of ours, or hf://owner/repo (default: $JOINTNLT_WEIGHTS, else the bundled "
                    "JointNLT-Lite); the page also offers the others this machine has")
     p.add_argument("--device", help="cpu, cuda or auto (default; $JOINTNLT_DEVICE)")
-    p.add_argument("--precision", help="auto (default: bf16 on CUDA, fp32 on CPU), fp32, bf16 or fp16")
+    p.add_argument("--precision", help="auto (default: bf16 on CUDA and for the paper model on a CPU, else "
+                   "fp32), fp32, bf16, fp16 or int8 (CPU)")
     p.add_argument("--max-frames", type=int, help="track at most this many frames of a video (default 300)")
     p.add_argument("--max-side", type=int, help="down-scale frames larger than this many pixels (default 640)")
     p.add_argument("--host", help="address to listen on (default $GRADIO_SERVER_NAME, else 127.0.0.1)")

@@ -57,5 +57,5 @@ def _check(config: DemoConfig) -> None:
     for name in ("max_frames", "max_side", "max_upload_mb", "concurrency", "queue_size"):
         if getattr(config, name) < 1:
             raise ValueError(f"{name} must be at least 1, got {getattr(config, name)}")
-    if config.precision not in ("auto", "fp32", "bf16", "fp16"):
-        raise ValueError(f"precision must be auto, fp32, bf16 or fp16, got {config.precision!r}")
+    if config.precision not in ("auto", "fp32", "bf16", "fp16", "int8"):
+        raise ValueError(f"precision must be auto, fp32, bf16, fp16 or int8, got {config.precision!r}")

@@ -15,6 +15,7 @@ import os
 import pickle
 import re
 import types
+import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -201,12 +202,15 @@ def _first_line(err: BaseException) -> str:
 
 def _torch_load(path: Path):
     """weights_only first; a file with pickled training objects (the released checkpoint) needs the
-    restricted unpickler, which never imports their classes."""
+    restricted unpickler, which never imports their classes. A zip-format file is memory-mapped: tensors
+    are read from the file when used (the optimizer state of a training checkpoint never is), so loading
+    does not hold a second in-memory copy of the weights."""
+    mmap = zipfile.is_zipfile(path)
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except pickle.UnpicklingError:
         pass  # a global outside torch's allowlist (or a broken pickle): the restricted pass decides
-    return torch.load(path, map_location="cpu", weights_only=False, pickle_module=_restricted_pickle)
+    return torch.load(path, map_location="cpu", weights_only=False, pickle_module=_restricted_pickle, mmap=mmap)
 
 
 def read_official(path: str | Path) -> dict:
@@ -480,7 +484,7 @@ def _read_config(path: Path) -> ModelConfig:
 def load_pretrained(path: str | Path, device: str | torch.device = "cpu", config: ModelConfig | None = None):
     """A model in eval mode from a `save_pretrained` directory or its `.safetensors` file. Encoders the file
     left out (`package_weights` in config.json) are read from their installed package."""
-    from safetensors.torch import load_file
+    from safetensors import safe_open
 
     path = Path(path).expanduser()
     weights = path / WEIGHTS_NAME if path.is_dir() else path
@@ -490,16 +494,27 @@ def load_pretrained(path: str | Path, device: str | torch.device = "cpu", config
     saved = _read_saved(config_file) if config_file.is_file() else {}
     model = _build_model(config if config is not None else _read_config(config_file))
     try:
-        state_dict = load_file(weights, device="cpu")
+        with safe_open(weights, framework="pt", device="cpu", backend="pread") as file:
+            stored = {key: torch.empty(file.get_slice(key).get_shape(), device="meta") for key in file.keys()}
+            for name in saved.get("package_weights", []):
+                if name not in PACKAGE_MODULES:
+                    raise CheckpointError(f"{config_file} lists an unknown package module {name!r}.")
+                _load_package_module(model, name)
+                stored.update({f"{name}.{k}": v for k, v in getattr(model, name).state_dict().items()})
+            report = compare_keys(model, stored)
+            if not report.ok:
+                load_state_dict_strict(model, stored, source=str(weights))  # raises with the report
+            # One tensor at a time, read straight into the model's own (pread, not mmap): loading never
+            # holds a second copy of the weights. bf16/fp16 files are upcast to the model's dtype here.
+            targets = model.state_dict()
+            with torch.no_grad():
+                for key in file.keys():
+                    targets[key].copy_(file.get_tensor(key))
+    except CheckpointError:
+        raise
     except Exception as err:  # safetensors raises its own SafetensorError, OSError, ...
         raise CheckpointError(f"{weights} is not a readable safetensors file, it looks truncated or corrupt "
                               f"({_first_line(err)}).") from err
-    for name in saved.get("package_weights", []):
-        if name not in PACKAGE_MODULES:
-            raise CheckpointError(f"{config_file} lists an unknown package module {name!r}.")
-        _load_package_module(model, name)
-        state_dict.update({f"{name}.{k}": v for k, v in getattr(model, name).state_dict().items()})
-    load_state_dict_strict(model, state_dict, source=str(weights))
     return model.eval().to(device)
 
 

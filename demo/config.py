@@ -11,7 +11,7 @@ from dataclasses import dataclass
 class DemoConfig:
     weights: str | None = None  # None = kit.checkpoint.default_weights(): $JOINTNLT_WEIGHTS, else the bundled Lite
     device: str = "auto"        # CUDA when available, else CPU
-    precision: str = "auto"     # auto = bf16 on CUDA, fp32 on CPU (the Lite model is no faster in bf16 on CPU)
+    precision: str = "auto"     # auto = demo.models.default_precision: bf16 on CUDA, fp32 for Lite on a CPU
     # Caps: a longer video is tracked for its first `max_frames` frames, a larger one is down-scaled so that
     # neither side exceeds `max_side`, both with a message. Frames stream one at a time, so memory does not
     # grow with the video; the caps bound the time one run holds the model (~0.2 s/frame on 2 CPU cores).

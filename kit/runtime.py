@@ -26,6 +26,13 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
     return device
 
 
+def cpu_has_bf16() -> bool:
+    """Whether this CPU computes bf16 in hardware (AVX-512 bf16 or AMX). Without it (e.g. an AVX2-only
+    EPYC) bf16 is emulated and several times slower than fp32; int8 is the fast mode there."""
+    has = getattr(torch.cpu, "_is_avx512_bf16_supported", None)  # private, but torch is pinned
+    return bool(has is not None and (has() or torch.cpu._is_amx_tile_supported()))
+
+
 def autocast(device: torch.device | str, precision: str = "fp32"):
     """Mixed-precision context: fp32 = plain; bf16/fp16 = torch.autocast on the given device.
 

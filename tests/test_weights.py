@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from kit.checkpoint import CONFIG_NAME, WEIGHTS_NAME, CheckpointError, load_model, read_official
+from kit.checkpoint import CONFIG_NAME, WEIGHTS_NAME, CheckpointError, load_model
 from kit.config import bert_config_from_official, get_preset
 from kit.model import build_model
 from kit.weights import official

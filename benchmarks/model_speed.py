@@ -1,6 +1,7 @@
-"""Model speed: text / template encoding, one grounding step and one tracking step, fp32 vs bf16.
+"""Model speed: text / template encoding, one grounding step and one tracking step, fp32 vs bf16 vs int8.
 
     python benchmarks/model_speed.py --preset paper --device cpu --threads 2
+    python benchmarks/model_speed.py --preset paper --steps "tracking step" --out results/x.md  # one step only
 
 Without --weights the model gets random weights made "trained-like": norm weights 1+0.1·N(0,1) and
 corner logits x100 as in the golden fixture (peaky heat maps, so that the bf16-vs-fp32 box check is not
@@ -12,6 +13,7 @@ median of 11. Results are printed and written (Markdown) with the machine and th
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import statistics
 import sys
@@ -65,36 +67,46 @@ def make_inputs(cfg, device, seed: int):
                 temporal=torch.randn(1, cfg.transformer.hidden_dim, 72, generator=g).to(device))
 
 
-def timed(fn, device, warmup: int, repeats: int) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        t = time.perf_counter()
-        fn()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
-
-
-def measure(model, x, device, precision, warmup, repeats) -> dict[str, float]:
+def step_functions(model, x, device, precision) -> dict[str, callable]:
+    """One zero-argument callable per timed step, each running inside the precision's context."""
     m = model
     with inference(device, precision):
         text = m.encode_text(x["ids"], x["mask"])
         template = m.encode_image(x["template"], x["template_mask"])
-        return {
-            "text encoding": timed(lambda: m.encode_text(x["ids"], x["mask"]), device, warmup, repeats),
-            "template encoding": timed(lambda: m.encode_image(x["template"], x["template_mask"]), device, warmup,
-                                       repeats),
-            "grounding step": timed(lambda: m.ground(m.encode_text(x["ids"], x["mask"]),
-                                                     m.encode_image(x["search"], x["search_mask"])),
-                                    device, warmup, repeats),
-            "tracking step": timed(lambda: m.track(text, template, m.encode_image(x["search"], x["search_mask"]),
-                                                   x["temporal"]), device, warmup, repeats),
-        }
+
+    def wrap(fn):
+        def run():
+            with inference(device, precision):
+                return fn()
+        return run
+
+    return {
+        "text encoding": wrap(lambda: m.encode_text(x["ids"], x["mask"])),
+        "template encoding": wrap(lambda: m.encode_image(x["template"], x["template_mask"])),
+        "grounding step": wrap(lambda: m.ground(m.encode_text(x["ids"], x["mask"]),
+                                                m.encode_image(x["search"], x["search_mask"]))),
+        "tracking step": wrap(lambda: m.track(text, template, m.encode_image(x["search"], x["search_mask"]),
+                                              x["temporal"])),
+    }
+
+
+def measure(models, x, device, warmup, repeats, only=None) -> dict[str, dict[str, float]]:
+    """Median seconds per (precision, step). The precisions alternate call by call, so that a change in
+    the machine's load during the run affects them alike and their ratios stay meaningful."""
+    steps = {prec: step_functions(model, x, device, prec) for prec, model in models.items()}
+    times = {prec: {step: [] for step in only or fns} for prec, fns in steps.items()}
+    for step in only or next(iter(steps.values())):
+        for index in range(warmup + repeats):
+            for prec, fns in steps.items():
+                if device.type == "cuda":
+                    torch.cuda.synchronize()
+                t = time.perf_counter()
+                fns[step]()
+                if device.type == "cuda":
+                    torch.cuda.synchronize()
+                if index >= warmup:
+                    times[prec][step].append(time.perf_counter() - t)
+    return {prec: {step: statistics.median(v) for step, v in per_step.items()} for prec, per_step in times.items()}
 
 
 def predictions(model, x, device, precision):
@@ -113,7 +125,10 @@ def main(argv=None) -> None:
     p.add_argument("--weights", help="a checkpoint (official or ours) instead of peaky random weights")
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--precisions", nargs="+", default=["fp32", "bf16"])
+    p.add_argument("--precisions", nargs="+", default=["fp32", "bf16", "int8"],
+                   help="fp32 first: the reference (its numerics are the official code's)")
+    p.add_argument("--steps", nargs="+", choices=["text encoding", "template encoding", "grounding step",
+                                                  "tracking step"], help="time only these (default: all)")
     p.add_argument("--warmup", type=int, default=4)
     p.add_argument("--repeats", type=int, default=11)
     p.add_argument("--box-samples", type=int, default=8, help="inputs for the bf16-vs-fp32 box check")
@@ -132,8 +147,10 @@ def main(argv=None) -> None:
     model = model.eval().to(device)
     x = make_inputs(model.config, device, seed=0)
 
+    load_before = os.getloadavg()
     models = {prec: precast_weights(copy.deepcopy(model), prec) for prec in args.precisions}
-    rows = {prec: measure(models[prec], x, device, prec, args.warmup, args.repeats) for prec in args.precisions}
+    rows = measure(models, x, device, args.warmup, args.repeats, args.steps)
+    args.load = (load_before, os.getloadavg())
     reference = [predictions(model, make_inputs(model.config, device, seed=s), device, "fp32")
                  for s in range(args.box_samples)]
     box_diff = {prec: max((predictions(models[prec], make_inputs(model.config, device, seed=s), device, prec)
@@ -156,27 +173,37 @@ def machine(device) -> str:
     return f"{cpu}, {torch.get_num_threads()} threads"
 
 
+def cpu_features() -> str:
+    if not hasattr(torch.cpu, "_is_avx512_bf16_supported"):
+        return "?"
+    flags = {"AVX-512 bf16": torch.cpu._is_avx512_bf16_supported(), "AMX": torch.cpu._is_amx_tile_supported(),
+             "AVX-512": torch.cpu._is_avx512_supported(), "AVX2": torch.cpu._is_avx2_supported()}
+    return ", ".join(f"{k} {'yes' if v else 'no'}" for k, v in flags.items())
+
+
 def render(args, device, rows, box_diff, model) -> str:
     command = "python benchmarks/model_speed.py " + " ".join(sys.argv[1:])
     precs = list(rows)
+    (before, after) = args.load
     lines = [f"# Model speed: `{args.preset}` on {device.type}", "",
              f"- machine: {machine(device)}; torch {torch.__version__}; batch 1; "
-             f"median of {args.repeats} after {args.warmup} warm-ups",
+             f"median of {args.repeats} after {args.warmup} warm-ups, the precisions alternating call by call",
+             f"- CPU features: {cpu_features()}" if device.type == "cpu" else f"- device: {device}",
+             f"- load average (1 min) before / after: {before[0]:.1f} / {after[0]:.1f}",
              f"- weights: {args.weights or 'random, peaky (see script docstring)'}",
              f"- command: `{command}`", "",
-             "| step | " + " | ".join(f"{p} (s)" for p in precs) +
-             (" | official fp32 (s) | " + " | ".join(f"speed-up {p}" for p in precs) + " |"
-              if device.type == "cpu" else " | " + " | ".join(f"{p} steps/s" for p in precs) + " |"),
-             "|---" * (1 + 2 * len(precs) + (device.type == "cpu")) + "|"]
+             "| step | " + " | ".join(f"{p} (s)" for p in precs) + " | " +
+             " | ".join(f"{p} / {precs[0]}" for p in precs[1:]) + " |",
+             "|---" * (2 * len(precs)) + "|"]
     for step in rows[precs[0]]:
         cells = [f"{rows[p][step]:.3f}" for p in precs]
-        if device.type == "cpu":
-            ref = OFFICIAL_CPU_S[step]
-            cells += [f"{ref:.3f}"] + [f"{ref / rows[p][step]:.2f}x" for p in precs]
-        else:
-            cells += [f"{1 / rows[p][step]:.1f}" for p in precs]
+        cells += [f"{rows[p][step] / rows[precs[0]][step]:.2f}" for p in precs[1:]]
         lines.append(f"| {step} | " + " | ".join(cells) + " |")
-    lines += ["", "Largest box difference to fp32 (normalised cx,cy,w,h; grounding + tracking, "
+    if device.type == "cpu":
+        lines += ["", f"{precs[0]} numerics are the official code's (parity tests); the official code itself, "
+                  "fp32, 2 threads, on an Intel Xeon: " + ", ".join(f"{k} {v:.3f} s" for k, v in
+                                                                    OFFICIAL_CPU_S.items()) + "."]
+    lines += ["", f"Largest box difference to {precs[0]} (normalised cx,cy,w,h; grounding + tracking, "
               f"{args.box_samples} inputs): " + ", ".join(f"{p}: {box_diff[p]:.2e}" for p in precs), ""]
     return "\n".join(lines)
 

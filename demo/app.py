@@ -14,7 +14,7 @@ import gradio as gr
 import pandas as pd
 from gradio.utils import get_upload_folder
 
-from demo import pipeline
+from demo import models, pipeline
 from demo.config import DemoConfig, config_from_env
 from demo.pipeline import MODES, TRACK_NL, TRACK_NLBB, DemoInputError
 from kit.runtime import configure_threads
@@ -168,7 +168,7 @@ class Handlers:
         self.stops.request(request.session_hash)
         return "Stopping after the current frame…"
 
-    def run(self, video_path, text, box_text, mode, attention, request: gr.Request,
+    def run(self, video_path, text, box_text, mode, attention, request: gr.Request, model_ref=None,
             progress=gr.Progress()):
         """Ground or track; yields (status, first-frame result, video, score plot, box files)."""
         session = request.session_hash if request is not None else ""
@@ -176,15 +176,41 @@ class Handlers:
         try:
             run_request = pipeline.RunRequest(pipeline.check_input_path(video_path, self.allowed_roots),
                                               text or "", pipeline.parse_box(box_text), mode, bool(attention))
-            if not self.store.loaded:
+            if not self.store.is_loaded(model_ref):
                 yield "Loading the model (first run only)…", None, None, None, None
-            tracker = self.store.tracker(attention=run_request.attention)
+            tracker = self.store.tracker(attention=run_request.attention, ref=model_ref)
             out_dir = pipeline.new_run_dir(self.runs_dir, self.config.keep_runs_s)
             events = pipeline.run(tracker, run_request, self.config, out_dir,
                                   should_stop=lambda: self.stops.requested(session))
             yield from self._events(events, progress, tracking=run_request.mode != pipeline.GROUND)
         except Exception as err:  # every failure becomes a message on the page; the server goes on
             yield error_message(err), gr.update(), gr.update(), gr.update(), gr.update()
+
+    # --- the model -----------------------------------------------------------------------------------------
+    def model_list(self):
+        """The models this machine offers (re-read on every page load: a download may have finished)."""
+        choices, notes = models.model_choices(self.store.weights)
+        return (gr.update(choices=[(c.label, c.ref) for c in choices], value=self.store.weights),
+                notes_text(notes))
+
+    def load_model(self, ref, progress=gr.Progress()):
+        """Load the model picked in the list, with a progress bar while the official one downloads. Runs
+        outside the queue's model slots, so other users' runs go on meanwhile."""
+        ref = ref or self.store.weights
+        if not self.store.is_loaded(ref):
+            last = [0.0]
+
+            def downloaded(done, total):
+                if time.monotonic() - last[0] >= PROGRESS_BAR_S:
+                    last[0] = time.monotonic()
+                    progress((done, total), desc="Downloading the paper's model", unit="bytes")
+
+            progress(None, desc="Loading the model…")
+            try:
+                self.store.load(ref, progress=downloaded)
+            except Exception:  # the model line says why; every run says it again
+                pass
+        return self.store.describe(ref)
 
     def _events(self, events, progress, tracking: bool):
         image, last_bar, last_status = None, 0.0, 0.0
@@ -228,6 +254,11 @@ def build_app(config: DemoConfig | None = None, store: pipeline.ModelStore | Non
     # analytics_enabled=False: no usage analytics and no version check, so the page starts offline.
     with gr.Blocks(title=TITLE, delete_cache=(1800, config.keep_runs_s), analytics_enabled=False) as app:
         gr.Markdown(INTRO)
+        with gr.Row():
+            choices, notes = models.model_choices(store.weights)
+            model_choice = gr.Dropdown([(c.label, c.ref) for c in choices], value=store.weights, label="Model",
+                                       elem_id="model-choice", scale=1)
+            model_notes = gr.Markdown(notes_text(notes), elem_id="model-notes")
         model_info = gr.Markdown(store.describe, elem_id="model-info")  # re-read on every page load
         gr.Markdown(caps, elem_id="caps")
         # Per session, dropped an hour after their last change (a closed tab leaves nothing behind for long).
@@ -276,13 +307,21 @@ def build_app(config: DemoConfig | None = None, store: pipeline.ModelStore | Non
         for changed in (text, box, mode):  # a warning about the old input goes when the input changes
             changed.input(clear_warning, status, status, queue=False)
         clear.click(handlers.clear_box, [frame_state, mode], [first_frame, pending_click, box, mode], queue=False)
+        # Loading has no concurrency limit (each model loads once, under its own lock): a download of the
+        # official model never holds one of the runs' slots, and a run of a loaded model passes straight on.
+        model_choice.change(handlers.load_model, model_choice, model_info, concurrency_limit=None,
+                            show_progress_on=[model_info])
         run.click(handlers.start, None, None, queue=False).then(
-            handlers.run, [video_in, text, box, mode, attention], [status, grounding, video_out, plot, files],
-            concurrency_limit=config.concurrency, concurrency_id="model",
+            handlers.load_model, model_choice, model_info, concurrency_limit=None, show_progress_on=[model_info]
+        ).then(
+            handlers.run, [video_in, text, box, mode, attention, model_choice],
+            [status, grounding, video_out, plot, files], concurrency_limit=config.concurrency,
+            concurrency_id="model",
             show_progress_on=[video_out]  # one bar, where the video will be; the first-frame result stays visible
-        ).then(store.describe, None, model_info, queue=False)  # the model line now says loaded (or why not)
+        ).then(store.describe, model_choice, model_info, queue=False)  # the model line now says loaded (or why not)
         stop.click(handlers.stop, None, status, queue=False)
-        app.load(store.describe, None, model_info, queue=False)
+        app.load(handlers.model_list, None, [model_choice, model_notes], queue=False).then(
+            store.describe, model_choice, model_info, queue=False)
     app.queue(default_concurrency_limit=config.concurrency, max_size=config.queue_size)
     return app
 
@@ -303,10 +342,12 @@ def _examples(video_in, text, box, mode) -> None:
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python app.py", description="Serve the JointNLT demo page.")
-    p.add_argument("--weights", help="official .pth.tar, a folder/.safetensors of ours, or hf://owner/repo "
-                   "(default: $JOINTNLT_WEIGHTS, else the bundled JointNLT-Lite)")
+    p.add_argument("--weights", help="official (the paper's model, fetched once), an official .pth.tar, a "
+                   "folder/.safetensors of ours, or hf://owner/repo (default: $JOINTNLT_WEIGHTS, else the bundled "
+                   "JointNLT-Lite); the page also offers the others this machine has")
     p.add_argument("--device", help="cpu, cuda or auto (default; $JOINTNLT_DEVICE)")
-    p.add_argument("--precision", help="auto (default: bf16 on CUDA, fp32 on CPU), fp32, bf16 or fp16")
+    p.add_argument("--precision", help="auto (default: bf16 on CUDA and for the paper model on a CPU, else "
+                   "fp32), fp32, bf16, fp16 or int8 (CPU)")
     p.add_argument("--max-frames", type=int, help="track at most this many frames of a video (default 300)")
     p.add_argument("--max-side", type=int, help="down-scale frames larger than this many pixels (default 640)")
     p.add_argument("--threads", type=int, help="CPU threads for torch (default: $JOINTNLT_THREADS, else "

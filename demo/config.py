@@ -11,7 +11,7 @@ from dataclasses import dataclass
 class DemoConfig:
     weights: str | None = None  # None = kit.checkpoint.default_weights(): $JOINTNLT_WEIGHTS, else the bundled Lite
     device: str = "auto"        # CUDA when available, else CPU
-    precision: str = "auto"     # auto = bf16 on CUDA, fp32 on CPU (the Lite model is no faster in bf16 on CPU)
+    precision: str = "auto"     # auto = demo.models.default_precision: bf16 on CUDA, fp32 for Lite on a CPU
     # Caps: a longer video is tracked for its first `max_frames` frames, a larger one is down-scaled so that
     # neither side exceeds `max_side`, both with a message. Frames stream one at a time, so memory does not
     # grow with the video; the caps bound the time one run holds the model (~0.2 s/frame on 2 CPU cores).
@@ -57,5 +57,5 @@ def _check(config: DemoConfig) -> None:
     for name in ("max_frames", "max_side", "max_upload_mb", "concurrency", "queue_size"):
         if getattr(config, name) < 1:
             raise ValueError(f"{name} must be at least 1, got {getattr(config, name)}")
-    if config.precision not in ("auto", "fp32", "bf16", "fp16"):
-        raise ValueError(f"precision must be auto, fp32, bf16 or fp16, got {config.precision!r}")
+    if config.precision not in ("auto", "fp32", "bf16", "fp16", "int8"):
+        raise ValueError(f"precision must be auto, fp32, bf16, fp16 or int8, got {config.precision!r}")

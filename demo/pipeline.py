@@ -216,58 +216,94 @@ def _scaled_box(box, video: VideoSource) -> tuple[float, float, float, float]:
 # --- the model -------------------------------------------------------------------------------------------
 
 class ModelStore:
-    """Loads the configured model once (first use, or `load()` at start-up) and hands out trackers.
-    Thread-safe: runs in the queue's worker threads share the one model."""
+    """Loads models once each (first use, or `load()` at start-up) and hands out trackers. Several models
+    may be offered (`demo.models`); each is loaded at most once, under its own lock, so loading one never
+    waits for another. Thread-safe: runs in the queue's worker threads share the models."""
 
     def __init__(self, config: DemoConfig):
         from kit.runtime import resolve_device
 
         self.config = config
         self.device = resolve_device(config.device)
-        self.precision = config.precision if config.precision != "auto" else (
-            "bf16" if self.device.type == "cuda" else "fp32")
-        self._model, self._error, self._lock = None, None, threading.Lock()
-
-    @property
-    def loaded(self) -> bool:
-        return self._model is not None
+        self._models: dict[str, object] = {}
+        self._errors: dict[str, BaseException] = {}
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
 
     @property
     def weights(self) -> str:
+        """The model given at start-up: --weights, else $JOINTNLT_WEIGHTS, else the bundled Lite."""
         from kit.checkpoint import default_weights
 
         return self.config.weights or default_weights()
 
-    def load(self):
-        """The model; a failed load raises the same `CheckpointError` again on every call (no retry storm)."""
-        from kit.checkpoint import load_model
+    @property
+    def loaded(self) -> bool:
+        return self.is_loaded()
+
+    def is_loaded(self, ref: str | None = None) -> bool:
+        return (ref or self.weights) in self._models
+
+    def precision(self, ref: str | None = None) -> str:
+        """The configured precision; `auto` depends on the device and, once loaded, on the model's size."""
+        from demo.models import default_precision
+
+        if self.config.precision != "auto":
+            return self.config.precision
+        model = self._models.get(ref or self.weights)
+        return default_precision(self.device.type, getattr(getattr(model, "config", None), "name", ""))
+
+    def load(self, ref: str | None = None, progress: Callable[[int, int | None], None] | None = None):
+        """The model of `ref` (default: the start-up one). A failed load raises the same error again on every
+        call (no retry storm). `progress(bytes_done, bytes_total)` follows a download of the official model."""
+        from demo.models import default_precision
         from kit.runtime import precast_weights
 
-        with self._lock:
-            if self._model is None and self._error is None:
+        ref = ref or self.weights
+        with self._guard:
+            lock = self._locks.setdefault(ref, threading.Lock())
+        with lock:
+            if ref not in self._models and ref not in self._errors:
                 try:
-                    self._model = precast_weights(load_model(self.weights, device=self.device), self.precision)
+                    model = _load_weights(ref, self.device, progress)
+                    precision = self.config.precision if self.config.precision != "auto" else \
+                        default_precision(self.device.type, model.config.name)
+                    self._models[ref] = precast_weights(model, precision)
                 except Exception as err:  # CheckpointError, or a broken file: shown on the page on every run
-                    self._error = err
-            if self._error is not None:
-                raise self._error
-            return self._model
+                    self._errors[ref] = err
+            if ref in self._errors:
+                raise self._errors[ref]
+            return self._models[ref]
 
-    def tracker(self, attention: bool = False) -> Tracker:
-        return Tracker(self.load(), TrackerConfig(attention=attention), device=self.device,
-                       precision=self.precision)
+    def tracker(self, attention: bool = False, ref: str | None = None) -> Tracker:
+        return Tracker(self.load(ref), TrackerConfig(attention=attention), device=self.device,
+                       precision=self.precision(ref))
 
-    def describe(self) -> str:
+    def describe(self, ref: str | None = None) -> str:
         """One line for the page: which weights, on which device, in which precision, and its state."""
         from kit.checkpoint import BUNDLED_MODEL
 
-        weights = self.weights
+        weights = ref or self.weights
         name = ("JointNLT-Lite (bundled, `assets/jointnlt-lite`)" if Path(weights).resolve() == BUNDLED_MODEL
+                else "JointNLT, the paper's model (the authors' checkpoint)" if weights == "official"
                 else f"`{weights}`")
-        state = ("" if self._model is not None else
-                 f" — **could not be loaded:** {first_line(self._error)}" if self._error is not None else
+        error = self._errors.get(weights)
+        state = ("" if weights in self._models else
+                 f" — **could not be loaded:** {first_line(error)}" if error is not None else
                  " (not loaded yet)")
-        return f"**Model:** {name}{state} · **device:** {self.device.type.upper()} · **precision:** {self.precision}"
+        return (f"**Model:** {name}{state} · **device:** {self.device.type.upper()} · "
+                f"**precision:** {self.precision(weights)}")
+
+
+def _load_weights(ref: str, device, progress):
+    """load_model, with the official checkpoint's download reported to `progress`."""
+    from kit.checkpoint import load_model
+
+    if ref.strip() == "official":
+        from kit.weights.official import fetch_official
+
+        return load_model(fetch_official(progress=progress), device=device)
+    return load_model(ref, device=device)
 
 
 def first_line(err: BaseException) -> str:

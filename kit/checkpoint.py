@@ -15,6 +15,7 @@ import os
 import pickle
 import re
 import types
+import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -201,12 +202,15 @@ def _first_line(err: BaseException) -> str:
 
 def _torch_load(path: Path):
     """weights_only first; a file with pickled training objects (the released checkpoint) needs the
-    restricted unpickler, which never imports their classes."""
+    restricted unpickler, which never imports their classes. A zip-format file is memory-mapped: tensors
+    are read from the file when used (the optimizer state of a training checkpoint never is), so loading
+    does not hold a second in-memory copy of the weights."""
+    mmap = zipfile.is_zipfile(path)
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except pickle.UnpicklingError:
         pass  # a global outside torch's allowlist (or a broken pickle): the restricted pass decides
-    return torch.load(path, map_location="cpu", weights_only=False, pickle_module=_restricted_pickle)
+    return torch.load(path, map_location="cpu", weights_only=False, pickle_module=_restricted_pickle, mmap=mmap)
 
 
 def read_official(path: str | Path) -> dict:
@@ -393,8 +397,10 @@ PACKAGE_MODULES = {"language_backbone": lambda cfg: cfg.language.pretrained,
                    "visual_backbone": lambda cfg: cfg.vision.pretrained}
 
 
-def save_pretrained(model: nn.Module, directory: str | Path, *, exclude_package_weights: tuple[str, ...] = ()) -> Path:
+def save_pretrained(model: nn.Module, directory: str | Path, *, exclude_package_weights: tuple[str, ...] = (),
+                    metadata: Mapping | None = None) -> Path:
     """Write `model.safetensors` and `config.json` (format, version, `model.config`) into `directory`.
+    `metadata` adds entries to config.json that loading ignores (e.g. `dtype`, `source`).
 
     `exclude_package_weights=("language_backbone",)` leaves out an encoder that comes unchanged from an
     installed package (e.g. a frozen MiniLM): the file gets smaller and `load_pretrained` reads that
@@ -411,7 +417,8 @@ def save_pretrained(model: nn.Module, directory: str | Path, *, exclude_package_
         state = {k: v for k, v in state.items() if not k.startswith(name + ".")}
     directory.mkdir(parents=True, exist_ok=True)
     save_file(_independent_tensors(state), directory / WEIGHTS_NAME, metadata={"format": "pt"})
-    config = {"format": FORMAT_NAME, "version": FORMAT_VERSION, "config": model.config.to_dict()}
+    config = {"format": FORMAT_NAME, "version": FORMAT_VERSION, "config": model.config.to_dict(),
+              **(metadata or {})}
     if exclude_package_weights:
         config["package_weights"] = list(exclude_package_weights)
     (directory / CONFIG_NAME).write_text(json.dumps(config, indent=2) + "\n")
@@ -479,7 +486,7 @@ def _read_config(path: Path) -> ModelConfig:
 def load_pretrained(path: str | Path, device: str | torch.device = "cpu", config: ModelConfig | None = None):
     """A model in eval mode from a `save_pretrained` directory or its `.safetensors` file. Encoders the file
     left out (`package_weights` in config.json) are read from their installed package."""
-    from safetensors.torch import load_file
+    from safetensors import safe_open
 
     path = Path(path).expanduser()
     weights = path / WEIGHTS_NAME if path.is_dir() else path
@@ -489,16 +496,27 @@ def load_pretrained(path: str | Path, device: str | torch.device = "cpu", config
     saved = _read_saved(config_file) if config_file.is_file() else {}
     model = _build_model(config if config is not None else _read_config(config_file))
     try:
-        state_dict = load_file(weights, device="cpu")
+        with safe_open(weights, framework="pt", device="cpu", backend="pread") as file:
+            stored = {key: torch.empty(file.get_slice(key).get_shape(), device="meta") for key in file.keys()}
+            for name in saved.get("package_weights", []):
+                if name not in PACKAGE_MODULES:
+                    raise CheckpointError(f"{config_file} lists an unknown package module {name!r}.")
+                _load_package_module(model, name)
+                stored.update({f"{name}.{k}": v for k, v in getattr(model, name).state_dict().items()})
+            report = compare_keys(model, stored)
+            if not report.ok:
+                load_state_dict_strict(model, stored, source=str(weights))  # raises with the report
+            # One tensor at a time, read straight into the model's own (pread, not mmap): loading never
+            # holds a second copy of the weights. bf16/fp16 files are upcast to the model's dtype here.
+            targets = model.state_dict()
+            with torch.no_grad():
+                for key in file.keys():
+                    targets[key].copy_(file.get_tensor(key))
+    except CheckpointError:
+        raise
     except Exception as err:  # safetensors raises its own SafetensorError, OSError, ...
         raise CheckpointError(f"{weights} is not a readable safetensors file, it looks truncated or corrupt "
                               f"({_first_line(err)}).") from err
-    for name in saved.get("package_weights", []):
-        if name not in PACKAGE_MODULES:
-            raise CheckpointError(f"{config_file} lists an unknown package module {name!r}.")
-        _load_package_module(model, name)
-        state_dict.update({f"{name}.{k}": v for k, v in getattr(model, name).state_dict().items()})
-    load_state_dict_strict(model, state_dict, source=str(weights))
     return model.eval().to(device)
 
 
@@ -506,6 +524,7 @@ def load_pretrained(path: str | Path, device: str | torch.device = "cpu", config
 # References: local paths and the Hugging Face Hub
 
 HUB_PREFIX = "hf://"
+OFFICIAL_REF = "official"  # the authors' released checkpoint (a local folder of that name: write ./official)
 # What a snapshot of a whole repository fetches: our format and official files, not demo media.
 HUB_PATTERNS = ["*.json", "*.safetensors", "*.pth", "*.pth.tar", "*.pt", "*.md"]
 _HUB_NAME = re.compile(r"^[A-Za-z0-9][\w.-]*$")
@@ -529,10 +548,15 @@ def _looks_like_hub_repo(text: str) -> bool:
 
 def resolve_weights(ref: str | Path, *, cache_dir: str | Path | None = None,
                     local_files_only: bool | None = None) -> Path:
-    """A local file or directory, or what a Hub reference downloads to (only an explicit `hf://...` or a bare
-    `owner/repo` that is not a local path ever reaches the network). `local_files_only=None` follows
+    """A local file or directory, what a Hub reference downloads to, or for `official` the converted authors'
+    checkpoint in the cache (fetched on first use). Only an explicit `hf://...`, a bare `owner/repo` that is
+    not a local path, or `official` ever reaches the network. `local_files_only=None` follows
     HF_HUB_OFFLINE."""
     text = str(ref)
+    if text.strip() == OFFICIAL_REF:  # the authors' checkpoint, fetched and converted once (kit.weights.official)
+        from kit.weights.official import fetch_official
+
+        return fetch_official()
     if text.startswith(HUB_PREFIX):
         hub = _parse_hub_ref(text[len(HUB_PREFIX):])
         if hub is None:
@@ -591,7 +615,8 @@ def load_model(ref: str | Path | None = None, *, device: str | torch.device = "c
                config: ModelConfig | None = None, cache_dir: str | Path | None = None,
                local_files_only: bool | None = None):
     """Any weights reference -> a model in eval mode: our format (directory or `.safetensors`) or an official
-    checkpoint, local or on the Hub; None = `default_weights()`. `config` overrides the one the weights
+    checkpoint, local or on the Hub, or `"official"` (the authors' checkpoint, fetched, converted and cached
+    on first use: kit.weights.official); None = `default_weights()`. `config` overrides the one the weights
     come with."""
     if ref is None or str(ref).strip() == "":
         ref = default_weights()

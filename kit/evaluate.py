@@ -49,7 +49,8 @@ def _model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--weights", help="official .pth.tar, a folder of ours, or hf://owner/repo (default: "
                    "$JOINTNLT_WEIGHTS, else the bundled JointNLT-Lite)")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 or auto (default)")
-    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"])
+    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16", "int8"],
+                   help="int8: CPU, int8 encoders (the fast paper-model mode without bf16 hardware)")
     p.add_argument("--threads", type=int, help="CPU threads for torch (default: $JOINTNLT_THREADS, else "
                    "$OMP_NUM_THREADS, else the cores this process may use; docs/speed.md)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")

@@ -6,7 +6,9 @@ import os
 
 import torch
 
-PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+# Precision -> autocast dtype. int8 (CPU only): Linear weights stored as int8 with one scale per output
+# channel, activations quantised on the fly (dynamic quantisation); everything else runs in fp32.
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16, "int8": None}
 
 
 def _dtype(precision: str) -> torch.dtype | None:
@@ -23,6 +25,13 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError("device 'cuda' was asked for, but no CUDA GPU is available here; use --device cpu")
     return device
+
+
+def cpu_has_bf16() -> bool:
+    """Whether this CPU computes bf16 in hardware (AVX-512 bf16 or AMX). Without it (e.g. an AVX2-only
+    EPYC) bf16 is emulated and several times slower than fp32; int8 is the fast mode there."""
+    has = getattr(torch.cpu, "_is_avx512_bf16_supported", None)  # private, but torch is pinned
+    return bool(has is not None and (has() or torch.cpu._is_amx_tile_supported()))
 
 
 def autocast(device: torch.device | str, precision: str = "fp32"):
@@ -49,9 +58,12 @@ def precast_weights(model: torch.nn.Module, precision: str) -> torch.nn.Module:
     Autocast casts these weights on every call (its cast cache is off under inference_mode); that cost
     ~30 ms of a 0.28 s bf16 tracking step on 2 CPU threads. The result is the same as autocast's own cast
     (round to nearest), so outputs do not change. Norms and embeddings stay fp32. The model must then
-    run inside `autocast(device, precision)`. fp32 is a no-op. Returns the model (changed in place).
+    run inside `autocast(device, precision)`. fp32 is a no-op; int8 is `quantize_linear_int8`. Returns the
+    model (changed in place).
     """
     dtype = _dtype(precision)
+    if precision == "int8":
+        return quantize_linear_int8(model)
     if dtype is None:
         return model
     for module in model.modules():
@@ -92,3 +104,28 @@ def configure_threads(threads: int | None = None) -> int:
     n = cpu_threads(threads)
     torch.set_num_threads(n)
     return n
+
+
+def quantize_linear_int8(model: torch.nn.Module) -> torch.nn.Module:
+    """Dynamic int8 quantisation of the nn.Linear layers of the two encoders (Swin and BERT, ~80 % of a
+    paper-model step): weights int8 per output channel, activations quantised per call. Attention products,
+    convolutions, norms, the relation transformer and the box head stay fp32 (quantising those too costs
+    accuracy for little time). On CPUs without bf16 hardware (AVX2, no AVX-512/AMX) it is the paper model's
+    fast mode. Changes the model in place; CPU only.
+    """
+    import warnings
+
+    if any(p.device.type != "cpu" for p in model.parameters()):
+        raise ValueError("precision int8 runs on the CPU only; use bf16 on CUDA")
+    with warnings.catch_warnings():  # torch.ao.quantization is marked deprecated in favour of torchao
+        warnings.simplefilter("ignore")
+        from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+
+        for name in INT8_MODULES:
+            if hasattr(model, name):
+                quantize_dynamic(getattr(model, name), {torch.nn.Linear: per_channel_dynamic_qconfig},
+                                 inplace=True)
+    return model
+
+
+INT8_MODULES = ("visual_backbone", "language_backbone")

@@ -32,7 +32,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, help="annotated video (H.264 .mp4)")
     p.add_argument("--boxes", action="append", default=[], type=Path, help="box file: .txt, .csv or .json")
     p.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
-    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"])
+    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16", "int8"],
+                   help="int8: CPU, int8 encoders (the fast paper-model mode without bf16 hardware)")
     p.add_argument("--threads", type=int, help="CPU threads for torch (default: $JOINTNLT_THREADS, else "
                    "$OMP_NUM_THREADS, else the cores this process may use; docs/speed.md)")
     p.add_argument("--reground-below", type=float, help="re-ground when the score stays below this")

@@ -40,7 +40,8 @@ class PadThenShiftBlock(SwinTransformerBlock):
         qkv = attn.qkv(x)                                                  # (B,H,W,3C)
         pad_h, pad_w = (-H) % win_h, (-W) % win_w
         if pad_h or pad_w:
-            bias = attn.qkv.bias if attn.qkv.bias is not None else qkv.new_zeros(qkv.shape[-1])
+            bias = attn.qkv.bias() if callable(attn.qkv.bias) else attn.qkv.bias  # a method when int8 (runtime)
+            bias = bias if bias is not None else qkv.new_zeros(qkv.shape[-1])
             padded = bias.to(qkv.dtype).expand(B, H + pad_h, W + pad_w, -1).clone()
             padded[:, :H, :W] = qkv
             qkv = padded

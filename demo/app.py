@@ -168,17 +168,19 @@ class Handlers:
         self.stops.request(request.session_hash)
         return "Stopping after the current frame…"
 
-    def run(self, video_path, text, box_text, mode, attention, request: gr.Request, model_ref=None,
+    def run(self, video_path, text, box_text, mode, attention, category, request: gr.Request, model_ref=None,
             progress=gr.Progress()):
         """Ground or track; yields (status, first-frame result, video, score plot, box files)."""
         session = request.session_hash if request is not None else ""
         yield "Starting…", None, None, None, None
         try:
             run_request = pipeline.RunRequest(pipeline.check_input_path(video_path, self.allowed_roots),
-                                              text or "", pipeline.parse_box(box_text), mode, bool(attention))
+                                              text or "", pipeline.parse_box(box_text), mode, bool(attention),
+                                              bool(category))
             if not self.store.is_loaded(model_ref):
                 yield "Loading the model (first run only)…", None, None, None, None
-            tracker = self.store.tracker(attention=run_request.attention, ref=model_ref)
+            tracker = self.store.tracker(attention=run_request.attention, ref=model_ref,
+                                         category_prior=run_request.category_prior)
             out_dir = pipeline.new_run_dir(self.runs_dir, self.config.keep_runs_s)
             events = pipeline.run(tracker, run_request, self.config, out_dir,
                                   should_stop=lambda: self.stops.requested(session))
@@ -281,6 +283,9 @@ def build_app(config: DemoConfig | None = None, store: pipeline.ModelStore | Non
                         clear = gr.Button("Clear box", size="sm", scale=1)
                 attention = gr.Checkbox(label="Overlay the target query's attention (TQ/TC) on the video",
                                         elem_id="attention")
+                category = gr.Checkbox(label="Sentence only: find the first box with the ImageNet category prior "
+                                             "(for real videos with the bundled Lite; not the paper's grounding)",
+                                       elem_id="category-prior")
                 with gr.Row():
                     run = gr.Button("Run", variant="primary", elem_id="run")
                     stop = gr.Button("Stop", variant="stop", elem_id="stop")
@@ -314,7 +319,7 @@ def build_app(config: DemoConfig | None = None, store: pipeline.ModelStore | Non
         run.click(handlers.start, None, None, queue=False).then(
             handlers.load_model, model_choice, model_info, concurrency_limit=None, show_progress_on=[model_info]
         ).then(
-            handlers.run, [video_in, text, box, mode, attention, model_choice],
+            handlers.run, [video_in, text, box, mode, attention, category, model_choice],
             [status, grounding, video_out, plot, files], concurrency_limit=config.concurrency,
             concurrency_id="model",
             show_progress_on=[video_out]  # one bar, where the video will be; the first-frame result stays visible

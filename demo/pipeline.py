@@ -176,6 +176,7 @@ class RunRequest:
     box: tuple[float, float, float, float] | None  # x,y,w,h in the original video's pixels
     mode: str = TRACK_NL
     attention: bool = False
+    category_prior: bool = False      # sentence-only starts: ImageNet category prior first (not the paper's)
 
 
 def make_prompt(request: RunRequest, video: VideoSource) -> tuple[Prompt, list[str]]:
@@ -275,9 +276,9 @@ class ModelStore:
                 raise self._errors[ref]
             return self._models[ref]
 
-    def tracker(self, attention: bool = False, ref: str | None = None) -> Tracker:
-        return Tracker(self.load(ref), TrackerConfig(attention=attention), device=self.device,
-                       precision=self.precision(ref))
+    def tracker(self, attention: bool = False, ref: str | None = None, category_prior: bool = False) -> Tracker:
+        return Tracker(self.load(ref), TrackerConfig(attention=attention, category_prior=category_prior),
+                       device=self.device, precision=self.precision(ref))
 
     def describe(self, ref: str | None = None) -> str:
         """One line for the page: which weights, on which device, in which precision, and its state."""
@@ -373,6 +374,11 @@ def run(tracker: Tracker, request: RunRequest, config: DemoConfig, out_dir: Path
         except TrackerInputError as err:
             raise DemoInputError(str(err)) from None
     notes += [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
+    if results[0].found_by.startswith("category prior"):
+        notes.append(f"The first box comes from the ImageNet {results[0].found_by} (class activation map of the "
+                     f"ImageNet classifier), not from JointNLT's grounding; JointNLT tracks from it.")
+    elif request.category_prior and results[0].found_by == "grounding":
+        notes.append("The sentence names no ImageNet category, so the first box is JointNLT's own grounding.")
     yield FirstFrame(draw_results(first, [(results[0].box, label, results[0].score)]),
                      _original_box(results[0].box, video), results[0].score)
     if request.mode == GROUND:

@@ -38,6 +38,12 @@ def parse_args(argv=None) -> argparse.Namespace:
                    "$OMP_NUM_THREADS, else the cores this process may use; docs/speed.md)")
     p.add_argument("--reground-below", type=float, help="re-ground when the score stays below this")
     p.add_argument("--absent-below", type=float, help="report the target absent below this score")
+    p.add_argument("--category-prior", action="store_true",
+                   help="sentence only: take the first box from the ImageNet category prior when the sentence "
+                        "names an ImageNet category (real videos with the bundled Lite; not the paper's grounding)")
+    p.add_argument("--motion-prior", type=float, help="Gaussian prior on the corner maps around the previous "
+                   "box, sigma = this x the target size (e.g. 0.5; docs/tracking.md)")
+    p.add_argument("--max-scale-change", type=float, help="bound the per-frame change of w and h (e.g. 0.1)")
     p.add_argument("--max-frames", type=int, help="stop after this many frames")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p.parse_args(argv)
@@ -118,7 +124,9 @@ def _tracker(args):
     device = resolve_device(args.device)
     configure_threads(args.threads)
     model = precast_weights(load_model(args.weights, device=device), args.precision)
-    config = TrackerConfig(reground_below=args.reground_below, absent_below=args.absent_below)
+    config = TrackerConfig(reground_below=args.reground_below, absent_below=args.absent_below,
+                           category_prior=args.category_prior, motion_prior=args.motion_prior,
+                           max_scale_change=args.max_scale_change)
     return Tracker(model, config, device=device, precision=args.precision)
 
 
@@ -129,6 +137,9 @@ def _track_video(args, video, frames, first, tracker, state, results, texts) -> 
     from kit.tracking.video import VideoError, VideoWriter
 
     rows = [[_row(0, r)] for r in results]  # per target, one FrameBox per frame
+    for k, r in enumerate(results):
+        if r.found_by.startswith("category prior") and not args.quiet:
+            print(f"target {k}: first box from the ImageNet {r.found_by} (not JointNLT's grounding)", file=sys.stderr)
     writer = VideoWriter(args.out, video.fps, video.width, video.height) if args.out else None
     total = min(filter(None, [video.num_frames, args.max_frames]), default=None)
     bar = tqdm(total=total, unit="frame", disable=args.quiet, desc="tracking")

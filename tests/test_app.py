@@ -305,7 +305,7 @@ def _session(name="s1"):
 
 
 def test_a_run_from_the_page_yields_status_first_frame_video_plot_and_files(handlers):
-    updates = list(handlers.run(str(SYNTHETIC), SENTENCE, "", TRACK_NL, False, _session()))
+    updates = list(handlers.run(str(SYNTHETIC), SENTENCE, "", TRACK_NL, False, False, _session()))
     status, image, video, plot, files = updates[-1]
     assert status.startswith("**Done: 6 frames.**")
     assert image.shape == (240, 320, 3) and Path(video["value"]).is_file()
@@ -323,7 +323,7 @@ def test_a_run_from_the_page_yields_status_first_frame_video_plot_and_files(hand
     (str(SYNTHETIC), SENTENCE, "310,10,40,40", TRACK_NLBB, "extends past the 320x240 frame"),
 ])
 def test_bad_input_from_the_page_is_a_message(handlers, video, text, box, mode, message):
-    updates = list(handlers.run(video, text, box, mode, False, _session()))
+    updates = list(handlers.run(video, text, box, mode, False, False, _session()))
     assert updates[-1][0].startswith("⚠️ **") and message in updates[-1][0]
 
 
@@ -332,7 +332,7 @@ def test_an_unexpected_error_is_a_message_too(handlers, monkeypatch, capsys):
         raise RuntimeError("disk on fire")
 
     monkeypatch.setattr(pipeline, "run", broken)
-    status = list(handlers.run(str(SYNTHETIC), SENTENCE, "", TRACK_NL, False, _session()))[-1][0]
+    status = list(handlers.run(str(SYNTHETIC), SENTENCE, "", TRACK_NL, False, False, _session()))[-1][0]
     assert status.startswith("⚠️ **Unexpected error (RuntimeError): disk on fire.**")
     assert "Traceback" in capsys.readouterr().err  # the details go to the server log only
 
@@ -341,10 +341,10 @@ def test_stop_ends_the_session_s_run_with_its_results(handlers):
     session = _session("stopper")
     handlers.start(session)
     handlers.stop(session)
-    status = list(handlers.run(str(SYNTHETIC), SENTENCE, "", TRACK_NL, False, session))[-1][0]
+    status = list(handlers.run(str(SYNTHETIC), SENTENCE, "", TRACK_NL, False, False, session))[-1][0]
     assert status.startswith("**Stopped: 1 frame.**")
     handlers.start(session)  # the next Run starts afresh
-    status = list(handlers.run(str(SYNTHETIC), SENTENCE, "", TRACK_NL, False, session))[-1][0]
+    status = list(handlers.run(str(SYNTHETIC), SENTENCE, "", TRACK_NL, False, False, session))[-1][0]
     assert status.startswith("**Done: 6 frames.**")
 
 

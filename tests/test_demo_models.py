@@ -107,7 +107,7 @@ def test_the_page_handlers_load_and_run_the_picked_model(tiny_weights, tmp_path)
     line = handlers.load_model(str(tiny_weights), progress=lambda *a, **k: bars.append(k.get("desc")))
     assert line.startswith(f"**Model:** `{tiny_weights}` · ") and bars == ["Loading the model…"]
     assert not store.is_loaded()  # only the picked model was loaded
-    updates = list(handlers.run(str(SYNTHETIC), "the tangerine diamond on top", "", pipeline.TRACK_NL, False,
+    updates = list(handlers.run(str(SYNTHETIC), "the tangerine diamond on top", "", pipeline.TRACK_NL, False, False,
                                 SimpleNamespace(session_hash="s"), str(tiny_weights)))
     assert updates[-1][0].startswith("**Done: 3 frames.**") and not store.is_loaded()
     failed = handlers.load_model(str(tmp_path / "nope.pth.tar"), progress=lambda *a, **k: None)

@@ -266,3 +266,26 @@ def test_a_degenerate_video_with_attention_maps_leaves_the_server_serving(page, 
     page.locator("#sentence textarea").fill(SENTENCE)
     page.click("#run")
     _wait_status(page, "Done: 100 frames", timeout_ms=run_timeout_ms)
+
+
+# --- issue 14: a real video, from a box and from the sentence alone ------------------------------------------
+
+def test_the_real_example_is_tracked_from_its_box_and_from_the_category_prior(page, artifacts, tmp_path,
+                                                                               run_timeout_ms):
+    page.get_by_role("button", name="Big Buck Bunny (CC BY 3.0, Blender Foundation) · NL+BB").click()
+    _wait_status(page, "bunny.mp4: 640×360, 132 frames")
+    page.click("#run")
+    page.wait_for_function(VIDEO_PLAYABLE, timeout=run_timeout_ms)
+    _wait_status(page, "Done: 132 frames", timeout_ms=run_timeout_ms)
+    page.screenshot(path=artifacts / "08-real-video-tracked.png", full_page=True)
+    assert len(_download_rows(page, "bunny_boxes.txt", tmp_path)) == 132
+
+    # sentence only, with the ImageNet category prior: the page says where the first box came from
+    page.get_by_role("button", name="Big Buck Bunny (CC BY 3.0, Blender Foundation) · NL", exact=True).click()
+    page.locator("#box textarea").filter(has_text="").wait_for()
+    page.locator("#category-prior input").check()
+    page.click("#run")
+    _wait_status(page, "Done: 132 frames", timeout_ms=run_timeout_ms)
+    status = _status(page)
+    assert "ImageNet category prior: wood rabbit" in status and "not from JointNLT's grounding" in status
+    page.screenshot(path=artifacts / "09-real-video-category-prior.png", full_page=True)

@@ -35,6 +35,9 @@ SETTINGS = {  # name -> (environment, torch first?, inter-op threads, call kit.r
     "1-thread": ({"OMP_NUM_THREADS": "1"}, True, None, False),
     "passive": ({"OMP_WAIT_POLICY": "PASSIVE"}, True, None, False),
     "passive-interop1": ({"OMP_WAIT_POLICY": "PASSIVE"}, True, 1, False),
+    "spin-1k": ({"GOMP_SPINCOUNT": "1000"}, True, None, False),     # libgomp: spin this long, then sleep
+    "spin-20k": ({"GOMP_SPINCOUNT": "20000"}, True, None, False),
+    "spin-200k": ({"GOMP_SPINCOUNT": "200000"}, True, None, False),
     "kit": ({}, False, None, True),
 }
 DEFAULT_CELLS = ["1+0", "1+3", "2+0", "4+0"]   # trackers + neighbours

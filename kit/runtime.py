@@ -76,11 +76,12 @@ def precast_weights(model: torch.nn.Module, precision: str) -> torch.nn.Module:
 
 
 THREADS_VARIABLE = "JOINTNLT_THREADS"
+SMALL_MACHINE_CORES = 2   # at most this many cores: one intra-op thread by default
 
 
 def cpu_threads(threads: int | None = None, environ=None) -> int:
     """Torch's intra-op CPU threads for inference: `threads`, else $JOINTNLT_THREADS, else $OMP_NUM_THREADS,
-    else the cores this process may run on (its affinity), at least 1."""
+    else 1 on a machine of at most 2 cores (this process's affinity), else its cores."""
     environ = os.environ if environ is None else environ
     for source, value in (("threads", threads), (THREADS_VARIABLE, environ.get(THREADS_VARIABLE)),
                           ("OMP_NUM_THREADS", environ.get("OMP_NUM_THREADS"))):
@@ -93,7 +94,10 @@ def cpu_threads(threads: int | None = None, environ=None) -> int:
         if n < 1:
             raise ValueError(f"{source} must be at least 1, got {n}")
         return n
-    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+    cores = max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+    # On 2 cores one thread beat two (passive or spinning) everywhere but on an idle machine, and there it
+    # loses ~30 % to two spinning threads while those collapse under load (docs/speed.md, measured).
+    return 1 if cores <= SMALL_MACHINE_CORES else cores
 
 
 def configure_threads(threads: int | None = None) -> int:

@@ -60,7 +60,7 @@ def run_notebook(name: str) -> dict:
         from nbclient import NotebookClient
 
         nb = nbformat.read(NOTEBOOKS_DIR / f"{name}.ipynb", as_version=4)
-        nb.cells.append(nbformat.v4.new_code_cell("import json as _j; print('RESULTS=' + _j.dumps(RESULTS))"))
+        nb.cells.append(nbformat.v4.new_code_cell("import json as _j; print('RESULTS=' + _j.dumps(RESULTS, default=float))"))
         client = NotebookClient(nb, timeout=CELL_TIMEOUT_S, kernel_name="python3",
                                 resources={"metadata": {"path": str(NOTEBOOKS_DIR)}})
         start = time.perf_counter()
@@ -233,22 +233,23 @@ def test_05_attention_tq_tc(notebook_env):
 @pytest.mark.notebook
 def test_06_evaluation(notebook_env):
     r = run_notebook("06_evaluation")
+    # Success rates are float32 as in the toolkit (kit.evaluation.metrics), so identities hold to ~1e-5.
     assert set(r["scores"]) == {"jointnlt-nl", "jointnlt-nlbb", "static-box"}
     assert {"success_plot.png", "precision_plot.png", "norm_precision_plot.png"} <= set(r["plots"])
     for tracker, row in r["auc_identity"].items():  # AUC = mean of the 21-point success curve
-        assert row["AUC"] == pytest.approx(row["100 x mean(success curve)"], abs=1e-9), tracker
+        assert row["AUC"] == pytest.approx(row["100 x mean(success curve)"], abs=1e-4), tracker
         assert row["curve = mean of sequences"]
     assert r["strict_threshold"] == {"at_0.45": 1.0, "at_0.5": pytest.approx(1 / 3)}
     for row in r["perfect_tracker"]:  # the ground truth scores 20/21 of its valid fraction
-        assert row["AUC of the ground truth"] == pytest.approx(row["95.24 x valid fraction"], abs=1e-9)
-        assert row["AUC of the ground truth"] <= 100 * 20 / 21 + 1e-9
+        assert row["AUC of the ground truth"] == pytest.approx(row["95.24 x valid fraction"], abs=1e-4)
+        assert row["AUC of the ground truth"] <= 100 * 20 / 21 + 1e-4
     for row in r["frame0"]:  # frame 0 := ground truth is never worse than the real frame-0 grounding
-        assert row["AUC, frame 0 as grounded"] <= row["AUC (toolkit)"] + 1e-9
+        assert row["AUC, frame 0 as grounded"] <= row["AUC (toolkit)"] + 1e-4
     rules = r["absent_rules"]
     assert any(row["valid"] < row["frames"] for row in rules), "the chosen sequences should have absent frames"
     for row in rules:
-        assert row["AUC valid only"] == pytest.approx(row["AUC lasot"] * row["frames"] / row["valid"], abs=1e-9)
-        assert row["NP tnl2k rules"] >= row["NP lasot"] - 1e-9    # invalid frames: NP successes on TNL2K
-        assert row["AUC reporting absent"] == pytest.approx(row["AUC previous box"], abs=1e-9)
+        assert row["AUC valid only"] == pytest.approx(row["AUC lasot"] * row["frames"] / row["valid"], abs=1e-4)
+        assert row["NP tnl2k rules"] >= row["NP lasot"] - 1e-4    # invalid frames: NP successes on TNL2K
+        assert row["AUC reporting absent"] == pytest.approx(row["AUC previous box"], abs=1e-4)
     assert r["grounding"]["samples"] == 16 and 0.0 <= r["grounding"]["acc_50"] <= 100.0
     check_quality("06", r)

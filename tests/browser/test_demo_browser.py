@@ -99,6 +99,7 @@ def test_example_picked_box_redrawn_by_two_clicks_then_stopped_part_way(page, ar
     assert page.locator("#box textarea").input_value() == "116,122,147,160"
     assert page.locator("#sentence textarea").input_value() == "the big grey rabbit coming out of its burrow"
 
+    image.scroll_into_view_if_needed()  # mouse clicks land only inside the viewport
     frame_box = image.bounding_box()
     width, height = open_video(BUNNY).original_size
     # The image is shown scaled (aspect kept) inside its box: click at 20 % and 60 % of the picture.
@@ -208,6 +209,7 @@ def test_a_small_video_is_shown_enlarged_and_the_box_is_in_its_pixels(page, arti
     page.wait_for_function("() => document.querySelector('#first-frame img').naturalWidth > 0")
     natural = page.evaluate("() => document.querySelector('#first-frame img').naturalWidth")
     assert natural == 528  # 3 x 176: drawn on at a usable size
+    image.scroll_into_view_if_needed()  # mouse clicks land only inside the viewport
     frame_box = image.bounding_box()
     assert frame_box["height"] > 200  # shown large on the page, not at 144 px
     shown = min(frame_box["width"] / 176, frame_box["height"] / 144)

@@ -28,7 +28,7 @@ from kit.config import ModelConfig, bert_config_from_official, get_preset
 WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.json"
 FORMAT_NAME, FORMAT_VERSION = "jointnlt-kit", 1
-OFFICIAL_NET_TYPES = ("JointNLT", "TransNLT")  # the released file calls the model TransNLT (spec §3)
+OFFICIAL_NET_TYPES = ("JointNLT", "TransNLT")  # the released file calls the model TransNLT
 OFFICIAL_SUFFIXES = (".pth", ".tar", ".pt", ".pkl")
 
 # Official key prefix -> our key prefix. Empty: our model keeps the official module names. Longest prefix wins.

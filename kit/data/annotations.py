@@ -86,7 +86,7 @@ def read_flags(path: Path, expected: int | None = None, what: str = "flags") -> 
 
 
 def read_sentence(path: Path, mode: str | None) -> str:
-    """The sentence of a `nlp.txt` / `language.txt` / OTB query file (spec §4.1, §8 #10):
+    """The sentence of a `nlp.txt` / `language.txt` / OTB query file, by `mode`:
       'clean'          the whole file, whitespace collapsed (our default);
       'official_test'  `str(np.loadtxt(path, delimiter=',', dtype=str))`, the official test-time quirk
                        (commas give an array repr, text after '#' is dropped) — for paper parity;

@@ -50,7 +50,7 @@ class LaSOT(SequenceDataset):
     check_images: also check that every frame file exists (otherwise images are never touched).
     tag: the sequences' `dataset` field ('synthetic' when `load_synthetic` reads the synthetic benchmark).
 
-    visible[i] = not full_occlusion[i] and not out_of_view[i], computed on booleans (spec §8 #26); the box
+    visible[i] = not full_occlusion[i] and not out_of_view[i], computed on booleans as the official toolkit does; the box
     size is not folded in (boxes of absent targets are usually 0,0,0,0 anyway).
     """
 

@@ -25,7 +25,7 @@ class OTB99Lang(SequenceDataset):
     """OTB99-lang sequences of `split` ('test' | 'train' | a list of names).
 
     Frames are `img/0001.jpg` .. `img/<N>.jpg` with N = the number of files in img/, as in the official
-    test code (spec §8 #24: not the number of boxes, nor the OTB-100 start frame); a warning says when N
+    test code (not the number of boxes, nor the OTB-100 start frame); a warning says when N
     differs from the number of ground-truth rows. (If img/ has `00001.jpg` but no `0001.jpg`, as OTB-100's
     Board, five digits are used and a warning says the official reader would not find the images.)
     The sentence comes from OTB_query_<split>/; for a list of names, from OTB_query_test/ when the file is
@@ -80,7 +80,7 @@ class OTB99Lang(SequenceDataset):
         frames = self._frames(seq_dir)
         if frames and len(frames) != len(boxes):
             warnings.warn(f"{seq_dir}: {len(frames)} files in img/ but {len(boxes)} boxes in groundtruth_rect.txt; "
-                          "frames are numbered from 1 as in the official code (spec §8 #24)", stacklevel=2)
+                          "frames are numbered from 1 as in the official code", stacklevel=2)
         if self.check_images:
             check_frames_exist(frames, f"sequence {name!r}")
         return Sequence(name=name, frames=frames, boxes=boxes, visible=(boxes[:, 2] > 0) & (boxes[:, 3] > 0),

@@ -22,6 +22,7 @@ import torch
 
 from kit.model import Features, JointNLT, Prediction
 from kit.runtime import frame_threads, inference, resolve_device
+from kit.tracking import appearance
 from kit.tracking.crops import (clip_box, grounding_box_to_frame, grounding_resize, normalize, sample_target,
                                 search_box_to_frame)
 
@@ -49,6 +50,9 @@ class TrackerConfig:
                                           # sigma = this x the target's size (smaller = stay closer)
     max_scale_change: float | None = None  # per frame, w and h change by at most this factor (0.1 = +-10 %)
     hold_below: float | None = None       # keep the previous box when the confidence is below this
+    appearance_check: bool = False        # of the new box, the previous box's size at the new centre and the
+                                          # previous box, keep the one whose encoder tokens look most like
+                                          # the template's target (kit.tracking.appearance)
     # Sentence-only starts: try the ImageNet category prior first (kit.tracking.category_prior; NOT the paper's
     # grounding) and fall back to the model's grounding when the sentence names no ImageNet category.
     category_prior: bool = False
@@ -73,6 +77,7 @@ class TargetState:
     first_roi: torch.Tensor | None = None  # (1,C,36) RoI tokens of the grounding result
     last_roi: torch.Tensor | None = None   # (1,C,36) RoI tokens of the previous frame
     low_score_frames: int = 0
+    appearance: torch.Tensor | None = None  # the target's descriptor in the template (appearance_check)
 
 
 @dataclass
@@ -164,7 +169,8 @@ class Tracker:
         template = self._encode_template(frame, box)
         if use_temporal and first_roi is None:
             first_roi = self._roi_at(frame, text, template, box)
-        return TargetState(text, template, box, use_temporal, first_roi), result
+        appearance = self._template_descriptor(frame, box, template) if self.config.appearance_check else None
+        return TargetState(text, template, box, use_temporal, first_roi, appearance=appearance), result
 
     def _start_box(self, box: list[float], H: int, W: int) -> list[float]:
         x, y, w, h = box
@@ -182,18 +188,21 @@ class Tracker:
             crops = [sample_target(frame, t.box, self.config.search_factor, self.search_size)
                      for t in state.targets]
             new_targets, results = [], []
-            for target, crop, (pred, row) in zip(state.targets, crops, self._track_batch(state.targets, crops)):
+            predictions, search = self._track_batch(state.targets, crops)
+            for k, (target, crop, (pred, row)) in enumerate(zip(state.targets, crops, predictions)):
                 box = search_box_to_frame(pred.boxes[row].float(), target.box, crop.resize_factor,
                                           self.search_size)
                 box = clip_box(box if _finite(box) else target.box, H, W, self.config.margin)  # NaN: stay put
+                if target.appearance is not None:
+                    box = self._most_alike(box, target, search.tokens[k], crop, (H, W))
                 new, result = self._after_step(frame, target, pred, row, box)
                 new_targets.append(new)
                 results.append(result)
         return TrackState(state.frame_index + 1, state.frame_size, new_targets), results
 
-    def _track_batch(self, targets: list[TargetState], crops) -> list[tuple[Prediction, int]]:
+    def _track_batch(self, targets: list[TargetState], crops) -> tuple[list[tuple[Prediction, int]], Features]:
         """Batched forward passes (targets grouped by temporal length, which a batch must share);
-        returns, per target, its batch's prediction and its row in it."""
+        returns, per target, its batch's prediction and its row in it, and the search crops' encoder tokens."""
         groups: dict[int, list[int]] = {}
         temporals = [self._temporal_tokens(t) for t in targets]
         for i, tokens in enumerate(temporals):
@@ -214,7 +223,7 @@ class Tracker:
                 corner_prior=self._corner_prior([targets[i] for i in indices], [crops[i] for i in indices]))
             for row, i in enumerate(indices):
                 parts[i] = (pred, row)
-        return [parts[i] for i in range(len(targets))]
+        return [parts[i] for i in range(len(targets))], search
 
     def _corner_prior(self, targets: list[TargetState], crops) -> torch.Tensor | None:
         """(B,2,H,W) log of a Gaussian around where the previous box's corners fall on the corner head's grid
@@ -271,6 +280,25 @@ class Tracker:
         nw, nh = min(max(w, pw / (1 + r)), pw * (1 + r)), min(max(h, ph / (1 + r)), ph * (1 + r))
         H, W = size
         return clip_box([x + (w - nw) / 2, y + (h - nh) / 2, nw, nh], H, W, self.config.margin)
+
+    def _template_descriptor(self, frame, box, template: Features) -> torch.Tensor:
+        crop = sample_target(frame, box, self.config.template_factor, self.template_size)
+        stride = self.model.config.stride
+        return appearance.descriptor(template.tokens[0], self.template_size // stride, stride,
+                                     appearance.frame_box_to_crop(box, crop.crop_box, crop.resize_factor))
+
+    def _most_alike(self, box, target: TargetState, search_tokens, crop, size) -> list[float]:
+        """`appearance_check`: of the new box, the previous size at the new centre and the previous box, the
+        one whose descriptor is closest to the template's (ties keep the model's box)."""
+        x, y, w, h = box
+        px, py, pw, ph = target.box
+        candidates = [box, clip_box([x + (w - pw) / 2, y + (h - ph) / 2, pw, ph], *size, self.config.margin),
+                      list(target.box)]
+        stride = self.model.config.stride
+        scores = [float(appearance.descriptor(search_tokens, self.search_size // stride, stride,
+                                              appearance.frame_box_to_crop(c, crop.crop_box, crop.resize_factor))
+                        @ target.appearance) for c in candidates]
+        return candidates[max(range(len(candidates)), key=lambda i: (scores[i], -i))]
 
     def _reground(self, frame, target: TargetState, current: TargetResult) -> tuple[TargetState, TargetResult]:
         """The joint model can ground any frame: re-acquire the target from the sentence alone."""

@@ -17,6 +17,7 @@ from gradio.utils import get_upload_folder
 from demo import models, pipeline
 from demo.config import DemoConfig, config_from_env
 from demo.pipeline import MODES, TRACK_NL, TRACK_NLBB, DemoInputError
+from kit.cli import THREADS_HELP
 from kit.runtime import configure_threads
 
 TITLE = "JointNLT — describe a target, find it, follow it"
@@ -355,8 +356,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                    "fp32), fp32, bf16, fp16 or int8 (CPU)")
     p.add_argument("--max-frames", type=int, help="track at most this many frames of a video (default 300)")
     p.add_argument("--max-side", type=int, help="down-scale frames larger than this many pixels (default 640)")
-    p.add_argument("--threads", type=int, help="CPU threads for torch (default: $JOINTNLT_THREADS, else "
-                   "$OMP_NUM_THREADS, else the cores; docs/speed.md)")
+    p.add_argument("--threads", help=THREADS_HELP)
     p.add_argument("--host", help="address to listen on (default $GRADIO_SERVER_NAME, else 127.0.0.1)")
     p.add_argument("--port", type=int, help="port (default $GRADIO_SERVER_PORT, else 7860)")
     return p.parse_args(argv)

@@ -80,7 +80,7 @@ def training_seconds(variant: str, work: Path) -> float:
 
 
 def evaluate_variant(checkpoint: Path, data: Path, work: Path, sequences: int) -> dict:
-    from kit.checkpoint import load_pretrained
+    from kit.weights.checkpoint import load_pretrained
     from kit.evaluate import _grounding
     from kit.evaluation.runner import run_benchmark
     from kit.evaluation.scoring import open_benchmark, score_trackers

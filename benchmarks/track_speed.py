@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.model_speed import peaky_random_weights  # noqa: E402
-from kit.checkpoint import save_pretrained  # noqa: E402
+from kit.weights.checkpoint import save_pretrained  # noqa: E402
 from kit.config import get_preset  # noqa: E402
 from kit.model import build_model  # noqa: E402
 from kit.tracking.video import VideoWriter  # noqa: E402

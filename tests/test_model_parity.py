@@ -6,7 +6,7 @@ full-size golden directory (JOINTNLT_GOLDEN_DIR).
 import pytest
 import torch
 
-from kit.checkpoint import load_official
+from kit.weights.checkpoint import load_official
 
 FEATURE_TOL = dict(atol=1e-4, rtol=1e-4)
 BOX_TOL = dict(atol=1e-5, rtol=0)

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from kit.checkpoint import load_official
+from kit.weights.checkpoint import load_official
 from kit.runtime import autocast, resolve_device
 
 

@@ -438,7 +438,7 @@ def test_training_writes_logs_and_resumes_exactly(synthetic_root, tmp_path):
     assert [int(r["step"]) for r in read_csv(tmp_path / "a" / "eval.csv")] == [4]
     assert list((tmp_path / "a" / "tb").glob("events.out.tfevents.*"))
 
-    from kit.checkpoint import load_model
+    from kit.weights.checkpoint import load_model
     assert load_model(ckpt).config.name == "train_tiny"              # a checkpoint is a model in our format
 
     b = train(smoke_config(synthetic_root, tmp_path / "b", *common, f"run.resume={ckpt}", "run.workers=1"))
@@ -564,7 +564,7 @@ def test_grounding_only_training_and_a_second_phase_from_its_weights(synthetic_r
     second = train(cfg)
     assert second["step"] == 4 and "loss_track2" in read_csv(tmp_path / "j" / "log.csv")[0]
 
-    from kit.checkpoint import CheckpointError
+    from kit.weights.checkpoint import CheckpointError
     other = smoke_config(synthetic_root, tmp_path / "x", f"model.init_from={first['checkpoint']}", "model.variant=seprm")
     with pytest.raises(CheckpointError):                                     # another architecture: strict
         build_training_model(other)
@@ -804,8 +804,8 @@ def test_lite_real_starts_from_phase_two_with_the_imagenet_encoder_frozen():
 def test_reset_vision_puts_the_imagenet_encoder_back_after_init_from(tmp_path):
     import copy
 
-    from kit.checkpoint import BUNDLED_MODEL
-    from kit.model.pretrained import load_vision_weights
+    from kit.weights.checkpoint import BUNDLED_MODEL
+    from kit.weights.pretrained import load_vision_weights
 
     cfg = tc.get_train_preset("lite_real")
     cfg.model.init_from = str(BUNDLED_MODEL)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kit.tracking.video import _write_atomic, read_boxes_txt
+from kit.tracking.boxfiles import read_boxes_txt, write_atomic
 
 TIME_SUFFIX = "_time.txt"
 
@@ -53,9 +53,9 @@ def write_result(results_dir: str | Path, tracker: str, sequence: str, boxes, se
     one row per frame is what marks the sequence done (`is_complete`)."""
     if len(seconds) != len(boxes):
         raise ValueError(f"{len(boxes)} boxes but {len(seconds)} times")
-    _write_atomic(time_file(results_dir, tracker, sequence), format_times(seconds))
+    write_atomic(time_file(results_dir, tracker, sequence), format_times(seconds))
     path = result_file(results_dir, tracker, sequence)
-    _write_atomic(path, format_boxes(boxes))
+    write_atomic(path, format_boxes(boxes))
     return path
 
 

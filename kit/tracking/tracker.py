@@ -22,7 +22,7 @@ import torch
 
 from kit.model import Features, JointNLT, Prediction
 from kit.runtime import inference, resolve_device
-from kit.tracking.crops import (clip_box, grounding_box_to_frame, grounding_resize, normalize, sample_target,
+from kit.tracking.crops import (Crop, clip_box, grounding_box_to_frame, grounding_resize, normalize, sample_target,
                                 search_box_to_frame)
 
 
@@ -94,6 +94,11 @@ class TargetResult:
     # With TrackerConfig.attention: 'target' (Hs,Ws) cross-attention of the target query (TQ + TC) over the
     # search tokens (last decoder layer); 'temporal' (1+L,1+L) SGTM encoder self-attention (last layer).
     attention: dict[str, np.ndarray] = field(default_factory=dict)
+    # The square search region this frame was tracked in, (x, y, side, side) in frame pixels, centred on the
+    # previous box (where `attention['target']` lies); None on the frame a target starts.
+    search_box: tuple[float, float, float, float] | None = None
+    # With TrackerConfig.attention: that search crop itself (the image the attention maps lie on).
+    search_crop: Crop | None = None
 
 
 class TrackerInputError(ValueError):
@@ -187,8 +192,10 @@ class Tracker:
                                           self.search_size)
                 box = clip_box(box if _finite(box) else target.box, H, W, self.config.margin)  # NaN: stay put
                 new, result = self._after_step(frame, target, pred, row, box)
+                x1, y1, side = (float(v) for v in crop.crop_box)
                 new_targets.append(new)
-                results.append(result)
+                results.append(dataclasses.replace(result, search_box=(x1, y1, side, side),
+                                                   search_crop=crop if self.config.attention else None))
         return TrackState(state.frame_index + 1, state.frame_size, new_targets), results
 
     def _track_batch(self, targets: list[TargetState], crops) -> list[tuple[Prediction, int]]:

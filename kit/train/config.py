@@ -139,7 +139,7 @@ class LossConfig:
 class ModelChoice:
     """Which network: a preset of `kit.config.PRESETS` (or a training preset of `MODEL_PRESETS` below) and an
     ablation variant of `kit.config.VARIANTS`. `pretrained=true` starts the encoders from pretrained weights
-    through `kit.model.pretrained.build_pretrained_model`; `vision_weights` / `language_weights` name the
+    through `kit.weights.pretrained.build_pretrained_model`; `vision_weights` / `language_weights` name the
     sources ('' = what the preset says, 'none' = random, else 'package' (offline pip package), a local
     path, 'timm' or a Hub id such as 'bert-base-uncased' — the last two download; never in tests).
     `pretrained=false` = every weight random. `init_from` starts every weight from a saved model."""
@@ -150,7 +150,7 @@ class ModelChoice:
     vision_weights: str = ""
     language_weights: str = ""
     # Start from these weights instead (fine-tuning, or a second phase after a first run): anything
-    # `kit.checkpoint.load_model` reads (our folder, e.g. runs/x/checkpoints/step00000120, an official
+    # `kit.weights.checkpoint.load_model` reads (our folder, e.g. runs/x/checkpoints/step00000120, an official
     # checkpoint, hf://...), loaded strictly into this run's model; `pretrained` is then not used.
     init_from: str = ""
     # With init_from: put the vision encoder's pretrained weights (VisionConfig.pretrained, e.g. the ImageNet

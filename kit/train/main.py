@@ -59,32 +59,32 @@ BERT_VOCAB_SIZE = 30522  # the sentences are tokenised with bert-base-uncased's 
 
 def build_training_model(cfg: TrainConfig):
     """The network to train. `model.pretrained=true`: encoders from the sources the model config names
-    (`kit.model.pretrained.build_pretrained_model`: offline packages, local files, or timm / the Hub, which
+    (`kit.weights.pretrained.build_pretrained_model`: offline packages, local files, or timm / the Hub, which
     download), the rest random; otherwise every weight is random (the official initialisation, spec §2.12).
-    `model.init_from` = every weight from a saved model (`kit.checkpoint.load_model`, strict)."""
+    `model.init_from` = every weight from a saved model (`kit.weights.checkpoint.load_model`, strict)."""
     mcfg = model_config(cfg.model)
     vocab = mcfg.language.hf_config.get("vocab_size", 0)
     if vocab < BERT_VOCAB_SIZE:
         raise ValueError(f"model preset {cfg.model.preset!r} has a text vocabulary of {vocab} tokens, but training "
                          f"sentences are tokenised with bert-base-uncased ({BERT_VOCAB_SIZE}); choose another preset")
     if cfg.model.init_from:
-        from kit.checkpoint import load_model
+        from kit.weights.checkpoint import load_model
         from kit.train.export import checkpoint_dir
         source = Path(cfg.model.init_from)
         if (source / "checkpoints").is_dir():  # a run's out_dir: its latest checkpoint, as export takes it
             source = checkpoint_dir(source)
         model = load_model(source, config=mcfg).train()  # strict: this run's architecture
         if cfg.model.reset_vision:
-            from kit.model.pretrained import load_vision_weights
+            from kit.weights.pretrained import load_vision_weights
             if mcfg.vision.pretrained is None:
                 raise ValueError("model.reset_vision=true needs a config that names pretrained vision weights")
             load_vision_weights(model.visual_backbone, mcfg.vision.pretrained)
         return model
     if cfg.model.pretrained:
         try:
-            from kit.model.pretrained import build_pretrained_model
+            from kit.weights.pretrained import build_pretrained_model
         except ImportError as err:
-            raise RuntimeError("model.pretrained=true needs kit.model.pretrained.build_pretrained_model, which this "
+            raise RuntimeError("model.pretrained=true needs kit.weights.pretrained.build_pretrained_model, which this "
                                f"installation does not have ({err}); use model.pretrained=false") from err
         model = build_pretrained_model(mcfg)
     else:

@@ -44,7 +44,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from kit.checkpoint import CheckpointError
+    from kit.weights.checkpoint import CheckpointError
 
     try:
         return COMMANDS[args.command](args)

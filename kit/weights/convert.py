@@ -12,9 +12,9 @@ from pathlib import Path
 
 import torch
 
-from kit.checkpoint import (CONFIG_NAME, WEIGHTS_NAME, CheckpointError, _describe,
-                            _read_saved, adapt_official_keys, load_model, load_state_dict_strict,
-                            official_config, official_state_dict, read_official, resolve_weights, save_pretrained)
+from kit.weights.checkpoint import (adapt_official_keys, describe_value, load_model, official_config, official_state_dict,
+                                   read_official, read_saved_config, resolve_weights, save_pretrained)
+from kit.weights.files import CONFIG_NAME, WEIGHTS_NAME, CheckpointError, load_state_dict_strict
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 # safetensors header dtype names -> ours
@@ -56,7 +56,7 @@ def read_any(ref: str | Path):
         model = _build(official_config(ckpt))
         state_dict = adapt_official_keys(official_state_dict(ckpt, str(path)), model, source=str(path))
         load_state_dict_strict(model, state_dict, source=str(path))
-        dropped = [f"{key} ({_describe(value)})" for key, value in ckpt.items() if key != "net"] \
+        dropped = [f"{key} ({describe_value(value)})" for key, value in ckpt.items() if key != "net"] \
             if "net" in ckpt else []
         return model.eval(), dropped
     return load_model(ref), []
@@ -130,7 +130,7 @@ def describe(ref: str | Path) -> dict:
     if path.suffix == ".safetensors":
         header = {k: v for k, v in safetensors_header(path).items() if k != "__metadata__"}
         config_file = path.parent / CONFIG_NAME
-        saved = _read_saved(config_file) if config_file.is_file() else {}
+        saved = read_saved_config(config_file) if config_file.is_file() else {}
         dtypes = sorted({_SAFETENSORS_DTYPES.get(v["dtype"], v["dtype"]) for v in header.values()
                          if v["dtype"] in _SAFETENSORS_DTYPES})
         return {"reference": str(ref), "path": str(path.parent if saved else path), "format": "jointnlt-kit",
@@ -149,4 +149,4 @@ def describe(ref: str | Path) -> dict:
             "dtype": {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16"}.get("/".join(floats),
                                                                                   "/".join(floats)),
             "size_bytes": path.stat().st_size,
-            "source": {"official_entries": [f"{k} ({_describe(v)})" for k, v in ckpt.items() if k != "net"]}}
+            "source": {"official_entries": [f"{k} ({describe_value(v)})" for k, v in ckpt.items() if k != "net"]}}

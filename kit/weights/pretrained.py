@@ -23,7 +23,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from kit.checkpoint import CheckpointError, _first_line, _looks_like_hub_repo, compare_keys
+from kit.weights.files import CheckpointError, compare_keys, first_line, load_torch_file
+from kit.weights.refs import looks_like_hub_repo
 from kit.config import ModelConfig
 
 
@@ -122,9 +123,9 @@ def _read_weights_file(path: Path) -> dict[str, torch.Tensor]:
 
             state = load_file(path, device="cpu")
         else:
-            state = torch.load(path, map_location="cpu", weights_only=True)
+            state = load_torch_file(path)
     except Exception as err:  # corrupt file, a pickle with code in it, ...
-        raise CheckpointError(f"{path} is not a readable weights file ({_first_line(err)}).") from err
+        raise CheckpointError(f"{path} is not a readable weights file ({first_line(err)}).") from err
     if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise CheckpointError(f"{path} does not hold a flat state dict (name -> tensor).")
     return dict(state)
@@ -142,14 +143,14 @@ def _vision_state_dict(model_name: str, source: str) -> tuple[dict[str, torch.Te
         path = Path(source).expanduser()
         if path.is_dir():
             raise CheckpointError(f"{path} is a folder; pass the vision weights file itself")
-    elif source == "timm" or _looks_like_hub_repo(source):
+    elif source == "timm" or looks_like_hub_repo(source):
         import timm  # explicit opt-in: this downloads
 
         name = model_name if source == "timm" else f"hf-hub:{source}"
         try:
             return timm.create_model(name, pretrained=True).state_dict(), name
         except Exception as err:  # offline, unknown name, HTTP errors
-            raise CheckpointError(f"timm could not fetch pretrained weights for {name!r} ({_first_line(err)}); "
+            raise CheckpointError(f"timm could not fetch pretrained weights for {name!r} ({first_line(err)}); "
                                   "check the name and your connection, or pass a local weights file") from err
     else:
         raise CheckpointError(f"unknown vision weights source {source!r}: use 'package', a local file, 'timm' "
@@ -214,7 +215,7 @@ def _load_swin_weights(backbone: nn.Module, source: str) -> EncoderLoad:
         try:
             state = timm.create_model(SWIN_PAPER_TIMM, pretrained=True).state_dict()
         except Exception as err:
-            raise CheckpointError(f"timm could not fetch {SWIN_PAPER_TIMM!r} ({_first_line(err)}); check your "
+            raise CheckpointError(f"timm could not fetch {SWIN_PAPER_TIMM!r} ({first_line(err)}); check your "
                                   "connection, or pass the weights file (timm or original Swin format)") from err
     else:
         raise CheckpointError(f"the paper's Swin takes 'timm' (downloads {SWIN_PAPER_TIMM}) or a local Swin "
@@ -231,9 +232,9 @@ def _load_swin_weights(backbone: nn.Module, source: str) -> EncoderLoad:
 def _read_torch_state(path: Path) -> dict[str, torch.Tensor]:
     """An original Swin .pth ({'model': state_dict}) or a plain state dict, read with weights_only."""
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = load_torch_file(path)
     except Exception as err:
-        raise CheckpointError(f"{path} is not a readable weights file ({_first_line(err)}).") from err
+        raise CheckpointError(f"{path} is not a readable weights file ({first_line(err)}).") from err
     state = state.get("model", state) if isinstance(state, Mapping) else state
     if not isinstance(state, Mapping):
         raise CheckpointError(f"{path} does not hold a state dict.")
@@ -283,7 +284,7 @@ def load_language_weights(language: nn.Module, source: str) -> EncoderLoad:
         folder = Path(source).expanduser()
     elif Path(source).expanduser().exists():
         raise CheckpointError(f"{source} is a file; pass the folder of a transformers model (config.json + weights)")
-    elif _looks_like_hub_repo(source):
+    elif looks_like_hub_repo(source):
         folder, local = source, False  # explicit opt-in: this downloads
     else:
         raise CheckpointError(f"unknown language weights source {source!r}: use 'package', a local transformers "
@@ -294,7 +295,7 @@ def load_language_weights(language: nn.Module, source: str) -> EncoderLoad:
     try:
         pretrained = AutoModel.from_pretrained(str(folder), local_files_only=local)
     except Exception as err:  # missing config/weights, unknown architecture, offline, ...
-        raise CheckpointError(f"{folder} could not be read as a transformers model ({_first_line(err)}).") from err
+        raise CheckpointError(f"{folder} could not be read as a transformers model ({first_line(err)}).") from err
     ours, theirs = language.bert.config.to_dict(), pretrained.config.to_dict()
     differ = [f"{k}={ours.get(k)!r} (theirs {theirs.get(k)!r})" for k in _BERT_SHAPE_KEYS
               if ours.get(k) != theirs.get(k)]

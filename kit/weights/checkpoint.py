@@ -7,159 +7,22 @@ loaded strictly: any missing, unexpected or mis-shaped key is a `CheckpointError
 """
 from __future__ import annotations
 
-import _compat_pickle
-import collections
-import copyreg
 import json
 import os
-import pickle
-import re
-import types
-import zipfile
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from kit.config import ModelConfig, bert_config_from_official, get_preset
+from kit.weights.files import (CONFIG_NAME, WEIGHTS_NAME, CheckpointError, RefusedGlobal, compare_keys,
+                               first_line, load_state_dict_strict, load_torch_file)
+from kit.weights.refs import (HUB_PATTERNS, HUB_PREFIX, OFFICIAL_REF, OFFICIAL_SUFFIXES, looks_like_hub_repo,
+                              parse_hub_ref)
 
-WEIGHTS_NAME = "model.safetensors"
-CONFIG_NAME = "config.json"
 FORMAT_NAME, FORMAT_VERSION = "jointnlt-kit", 1
 OFFICIAL_NET_TYPES = ("JointNLT", "TransNLT")  # the released file calls the model TransNLT
-OFFICIAL_SUFFIXES = (".pth", ".tar", ".pt", ".pkl")
-
-# Official key prefix -> our key prefix. Empty: our model keeps the official module names. Longest prefix wins.
-OFFICIAL_RENAMES: dict[str, str] = {}
-
-
-class CheckpointError(Exception):
-    """A checkpoint could not be used. str() is one line: which file, what is wrong, what to do."""
-
-    def __init__(self, message: str, report: "LoadReport | None" = None):
-        super().__init__(re.sub(r"\s*\n\s*", " ", str(message)).strip())
-        self.report = report
-
-
-@dataclass
-class LoadReport:
-    """How a state dict differs from a model's: key lists, and (key, shape in file, shape in model)."""
-
-    missing: list[str] = field(default_factory=list)
-    unexpected: list[str] = field(default_factory=list)
-    mismatched: list[tuple[str, tuple[int, ...], tuple[int, ...]]] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not (self.missing or self.unexpected or self.mismatched)
-
-    def summary(self) -> str:
-        """'2 missing, 1 mis-shaped key(s), e.g. missing 'a', shape of 'b' is (1,) in the file but (2,) ...'"""
-        counts, examples = [], []
-        if self.missing:
-            counts.append(f"{len(self.missing)} missing")
-            examples.append(f"missing {self.missing[0]!r}")
-        if self.unexpected:
-            counts.append(f"{len(self.unexpected)} unexpected")
-            examples.append(f"unexpected {self.unexpected[0]!r}")
-        if self.mismatched:
-            key, in_file, in_model = self.mismatched[0]
-            counts.append(f"{len(self.mismatched)} mis-shaped")
-            examples.append(f"shape of {key!r} is {in_file} in the file but {in_model} in the model")
-        return f"{', '.join(counts)} key(s), e.g. {', '.join(examples)}"
-
-
-# ---------------------------------------------------------------------------------------------------
-# Safe unpickling of the official file
-
-# Pickles may call these; anything else from these packages becomes a placeholder (never resolved).
-_SAFE_BUILTINS = (bool, int, float, complex, str, bytes, bytearray, list, tuple, dict, set, frozenset,
-                  slice, range, object)
-# Pickles that name these modules want to run code or touch the system: refuse the file outright.
-_REFUSED_MODULES = {"os", "posix", "nt", "sys", "subprocess", "shutil", "importlib", "runpy", "socket",
-                    "ctypes", "pickle", "_pickle", "marshal", "code", "codeop", "pty", "operator",
-                    "_operator", "functools", "types", "io", "_io", "webbrowser", "signal", "multiprocessing",
-                    "threading", "_thread", "asyncio", "pdb", "timeit", "tempfile", "urllib", "http"}
-
-
-def _safe_globals() -> dict[str, object]:
-    """'module.name' -> object for everything a weights file legitimately needs: torch's own weights-only
-    allowlist (tensors, storages, dtypes, devices), plain builtin types and a few containers, numpy arrays."""
-    import numpy as np
-    from torch._weights_only_unpickler import _get_allowed_globals  # private, but torch is pinned
-
-    safe = dict(_get_allowed_globals())
-    safe.update({f"builtins.{t.__name__}": t for t in _SAFE_BUILTINS})
-    safe.update({f"collections.{n}": getattr(collections, n)
-                 for n in ("OrderedDict", "defaultdict", "deque", "Counter")})
-    safe.update({"copyreg._reconstructor": copyreg._reconstructor, "copyreg.__newobj__": copyreg.__newobj__,
-                 "_codecs.encode": safe["_codecs.encode"], "numpy.ndarray": np.ndarray, "numpy.dtype": np.dtype})
-    multiarray = np._core.multiarray if hasattr(np, "_core") else np.core.multiarray
-    for module in ("numpy.core.multiarray", "numpy._core.multiarray"):  # numpy 1.x and 2.x pickles
-        safe.update({f"{module}._reconstruct": multiarray._reconstruct, f"{module}.scalar": multiarray.scalar})
-    return safe
-
-
-class PickledObject:
-    """Stands in for an object whose class the checkpoint names but we do not import (training stats,
-    settings, ...). It runs nothing; it only keeps the data the file hands it."""
-
-    pickled_as = "?"
-
-    def __init__(self, *args, **kwargs):
-        self.args, self.kwargs = args, kwargs
-
-    def __setstate__(self, state):
-        self.state = state
-
-    # dict/list/set subclasses are rebuilt item by item through these
-    def __setitem__(self, key, value):
-        self.__dict__.setdefault("mapping", {})[key] = value
-
-    def append(self, item):
-        self.__dict__.setdefault("items", []).append(item)
-
-    def extend(self, items):
-        for item in items:
-            self.append(item)
-
-    def add(self, item):
-        self.append(item)
-
-    def __repr__(self):
-        return f"<PickledObject {self.pickled_as}>"
-
-
-class RefusedGlobal(pickle.UnpicklingError):
-    """The pickle asks for a callable that only code-running payloads need (eval, os.system, ...)."""
-
-
-class _RestrictedUnpickler(pickle.Unpickler):
-    def find_class(self, module, name):
-        # Protocol-2 pickles (torch's default) use Python 2 names such as `__builtin__`.
-        module, name = _compat_pickle.NAME_MAPPING.get((module, name), (module, name))
-        module = _compat_pickle.IMPORT_MAPPING.get(module, module)
-        full_name = f"{module}.{name}"
-        if not hasattr(self, "safe"):
-            self.safe = _safe_globals()
-        if full_name in self.safe:
-            return self.safe[full_name]
-        if module == "builtins" or module.split(".")[0] in _REFUSED_MODULES:
-            raise RefusedGlobal(full_name)
-        # Never import it: a class of the training code (or anything else) becomes an inert placeholder.
-        return type(name.rsplit(".", 1)[-1], (PickledObject,), {"pickled_as": full_name})
-
-
-def _restricted_load(file, **kwargs):
-    return _RestrictedUnpickler(file, **kwargs).load()
-
-
-# torch.load(pickle_module=...) needs a module-like object with Unpickler and load (and a __name__).
-_restricted_pickle = types.ModuleType("kit_restricted_pickle")
-_restricted_pickle.Unpickler = _RestrictedUnpickler
-_restricted_pickle.load = _restricted_load
 
 
 def _sniff(path: Path) -> str | None:
@@ -191,28 +54,6 @@ def _sniff(path: Path) -> str | None:
     return "is a text file, not a PyTorch checkpoint"
 
 
-def _first_line(err: BaseException) -> str:
-    """The gist of an exception for a one-line message: its first sentence, at most ~200 characters."""
-    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
-    if not lines:
-        return type(err).__name__
-    sentence = lines[0].split(". ")[0]
-    return sentence if len(sentence) <= 200 else sentence[:200] + "..."
-
-
-def _torch_load(path: Path):
-    """weights_only first; a file with pickled training objects (the released checkpoint) needs the
-    restricted unpickler, which never imports their classes. A zip-format file is memory-mapped: tensors
-    are read from the file when used (the optimizer state of a training checkpoint never is), so loading
-    does not hold a second in-memory copy of the weights."""
-    mmap = zipfile.is_zipfile(path)
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
-    except pickle.UnpicklingError:
-        pass  # a global outside torch's allowlist (or a broken pickle): the restricted pass decides
-    return torch.load(path, map_location="cpu", weights_only=False, pickle_module=_restricted_pickle, mmap=mmap)
-
-
 def read_official(path: str | Path) -> dict:
     """The official checkpoint dict (`{'net': state_dict, 'net_type', ...}`, or a bare state dict), read
     without running or importing anything from the file. Training objects come back as `PickledObject`s."""
@@ -225,22 +66,22 @@ def read_official(path: str | Path) -> dict:
     try:
         problem = _sniff(path)
     except OSError as err:
-        raise CheckpointError(f"{path} could not be read ({_first_line(err)}).") from err
+        raise CheckpointError(f"{path} could not be read ({first_line(err)}).") from err
     if problem:
         raise CheckpointError(f"{path} {problem}.")
     try:
-        ckpt = _torch_load(path)
+        ckpt = load_torch_file(path, pickled_objects=True, mmap=True)
     except RefusedGlobal as err:
         raise CheckpointError(f"{path} asks to run {err} while loading, which a weights file never needs; "
                               "refusing to load it. Only use checkpoints from a source you trust.") from err
     except Exception as err:  # torch/pickle/zip errors of a damaged file come in many types
         raise CheckpointError(f"{path} could not be read as a PyTorch checkpoint, it looks truncated or "
-                              f"corrupt ({_first_line(err)}). Download it again.") from err
+                              f"corrupt ({first_line(err)}). Download it again.") from err
     _check_official(ckpt, str(path))
     return ckpt
 
 
-def _describe(obj) -> str:
+def describe_value(obj) -> str:
     return getattr(obj, "pickled_as", None) or type(obj).__name__
 
 
@@ -260,7 +101,7 @@ def _check_official(ckpt, source: str) -> None:
 def official_state_dict(ckpt, source: str = "the checkpoint") -> dict[str, torch.Tensor]:
     """`ckpt['net']` (or `ckpt` itself when it already is a state dict), without a DDP `module.` prefix."""
     if not isinstance(ckpt, Mapping):
-        raise CheckpointError(f"{source} holds a {_describe(ckpt)}, not a checkpoint dict with a 'net' "
+        raise CheckpointError(f"{source} holds a {describe_value(ckpt)}, not a checkpoint dict with a 'net' "
                               "state dict. Is it a JointNLT checkpoint?")
     if "net" not in ckpt and not _is_state_dict(ckpt):
         keys = ", ".join(map(str, list(ckpt)[:6])) or "none"
@@ -268,12 +109,12 @@ def official_state_dict(ckpt, source: str = "the checkpoint") -> dict[str, torch
                               "Is it a JointNLT checkpoint?")
     net = ckpt.get("net", ckpt)
     if not isinstance(net, Mapping) or not net:
-        what = "empty" if isinstance(net, Mapping) else f"of type {_describe(net)}"
+        what = "empty" if isinstance(net, Mapping) else f"of type {describe_value(net)}"
         raise CheckpointError(f"{source}: its 'net' entry is {what}, not a state dict. "
                               "The file is damaged or not a JointNLT checkpoint.")
     bad = next((k for k, v in net.items() if not (isinstance(k, str) and isinstance(v, torch.Tensor))), None)
     if bad is not None:
-        raise CheckpointError(f"{source}: entry {bad!r} of 'net' is not a tensor (type {_describe(net[bad])}). "
+        raise CheckpointError(f"{source}: entry {bad!r} of 'net' is not a tensor (type {describe_value(net[bad])}). "
                               "The file is not a valid state dict.")
     if all(key.startswith("module.") for key in net):  # saved from a DistributedDataParallel wrapper
         return {key[len("module."):]: value for key, value in net.items()}
@@ -281,14 +122,7 @@ def official_state_dict(ckpt, source: str = "the checkpoint") -> dict[str, torch
 
 
 # ---------------------------------------------------------------------------------------------------
-# Official names -> our model
-
-def _rename(key: str) -> str:
-    for old in sorted(OFFICIAL_RENAMES, key=len, reverse=True):
-        if key.startswith(old):
-            return OFFICIAL_RENAMES[old] + key[len(old):]
-    return key
-
+# Official keys -> our model
 
 def _recomputed_buffer(model: nn.Module, key: str) -> torch.Tensor | None:
     try:
@@ -299,13 +133,13 @@ def _recomputed_buffer(model: nn.Module, key: str) -> torch.Tensor | None:
 
 def adapt_official_keys(state_dict: Mapping[str, torch.Tensor], model: nn.Module,
                         source: str = "the checkpoint") -> dict[str, torch.Tensor]:
-    """Official key names -> ours (`OFFICIAL_RENAMES`). The official file also stores buffers that our model
+    """The official keys, checked for our model: our modules keep the official names, but the official file also
+    stores buffers that our model
     recomputes and keeps out of its state dict (the Swin `relative_position_index`, non-persistent in timm):
     each stored copy must equal ours exactly (else the window layout differs) and is then dropped."""
     ours = model.state_dict()
     adapted = {}
     for key, value in state_dict.items():
-        key = _rename(key)
         buffer = None if key in ours else _recomputed_buffer(model, key)
         if buffer is None:
             adapted[key] = value  # unknown keys stay, so the strict load reports them
@@ -319,30 +153,6 @@ def adapt_official_keys(state_dict: Mapping[str, torch.Tensor], model: nn.Module
 
 # ---------------------------------------------------------------------------------------------------
 # Strict loading
-
-def compare_keys(model: nn.Module, state_dict: Mapping[str, torch.Tensor]) -> LoadReport:
-    """Which keys of `state_dict` are missing, unexpected or mis-shaped for `model`."""
-    ours = model.state_dict()
-    return LoadReport(
-        missing=[k for k in ours if k not in state_dict],
-        unexpected=[k for k in state_dict if k not in ours],
-        mismatched=[(k, tuple(v.shape), tuple(ours[k].shape)) for k, v in state_dict.items()
-                    if k in ours and tuple(v.shape) != tuple(ours[k].shape)],
-    )
-
-
-def load_state_dict_strict(model: nn.Module, state_dict: Mapping[str, torch.Tensor], source: str) -> None:
-    """Load every weight or none: a mismatch is a `CheckpointError` with the full lists in `.report`."""
-    report = compare_keys(model, state_dict)
-    if not report.ok:
-        name = getattr(getattr(model, "config", None), "name", "?")
-        raise CheckpointError(f"{source} does not match this model config ({name!r}): {report.summary()}. "
-                              "Is this the right preset/variant?", report=report)
-    try:
-        model.load_state_dict(state_dict, strict=True)
-    except RuntimeError as err:  # e.g. a non-tensor value; keys and shapes were checked above
-        raise CheckpointError(f"{source} could not be loaded into the model ({_first_line(err)}).") from err
-
 
 def _build_model(cfg: ModelConfig) -> nn.Module:
     from kit.model import build_model  # here, not at the top: kit.model may use this module
@@ -452,13 +262,13 @@ def unchanged_package_modules(model: nn.Module) -> list[str]:
 
 
 def _load_package_module(model: nn.Module, name: str) -> None:
-    from kit.model.pretrained import load_language_weights, load_vision_weights
+    from kit.weights.pretrained import load_language_weights, load_vision_weights
 
     loader = load_language_weights if name == "language_backbone" else load_vision_weights
     loader(getattr(model, name), "package")
 
 
-def _read_saved(path: Path) -> dict:
+def read_saved_config(path: Path) -> dict:
     if not path.is_file():
         raise CheckpointError(f"{path.parent} has no {CONFIG_NAME} beside the weights: copy the {CONFIG_NAME} "
                               "that save_pretrained wrote with them into that folder (in Python, passing config= "
@@ -466,7 +276,7 @@ def _read_saved(path: Path) -> dict:
     try:
         saved = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise CheckpointError(f"{path} is not readable JSON ({_first_line(err)}).") from err
+        raise CheckpointError(f"{path} is not readable JSON ({first_line(err)}).") from err
     if not isinstance(saved, dict) or saved.get("format") != FORMAT_NAME or "config" not in saved:
         raise CheckpointError(f"{path} is not a {FORMAT_NAME} config (no \"format\": \"{FORMAT_NAME}\").")
     if saved.get("version", 0) > FORMAT_VERSION:
@@ -476,11 +286,11 @@ def _read_saved(path: Path) -> dict:
 
 
 def _read_config(path: Path) -> ModelConfig:
-    saved = _read_saved(path)
+    saved = read_saved_config(path)
     try:
         return ModelConfig.from_dict(saved["config"])
     except (TypeError, ValueError, AttributeError) as err:
-        raise CheckpointError(f"{path} holds an invalid model config ({_first_line(err)}).") from err
+        raise CheckpointError(f"{path} holds an invalid model config ({first_line(err)}).") from err
 
 
 def load_pretrained(path: str | Path, device: str | torch.device = "cpu", config: ModelConfig | None = None):
@@ -493,7 +303,7 @@ def load_pretrained(path: str | Path, device: str | torch.device = "cpu", config
     if not weights.is_file():
         raise CheckpointError(f"{weights}: no such file. Pass a directory written by save_pretrained.")
     config_file = weights.parent / CONFIG_NAME
-    saved = _read_saved(config_file) if config_file.is_file() else {}
+    saved = read_saved_config(config_file) if config_file.is_file() else {}
     model = _build_model(config if config is not None else _read_config(config_file))
     try:
         with safe_open(weights, framework="pt", device="cpu", backend="pread") as file:
@@ -516,35 +326,12 @@ def load_pretrained(path: str | Path, device: str | torch.device = "cpu", config
         raise
     except Exception as err:  # safetensors raises its own SafetensorError, OSError, ...
         raise CheckpointError(f"{weights} is not a readable safetensors file, it looks truncated or corrupt "
-                              f"({_first_line(err)}).") from err
+                              f"({first_line(err)}).") from err
     return model.eval().to(device)
 
 
 # ---------------------------------------------------------------------------------------------------
 # References: local paths and the Hugging Face Hub
-
-HUB_PREFIX = "hf://"
-OFFICIAL_REF = "official"  # the authors' released checkpoint (a local folder of that name: write ./official)
-# What a snapshot of a whole repository fetches: our format and official files, not demo media.
-HUB_PATTERNS = ["*.json", "*.safetensors", "*.pth", "*.pth.tar", "*.pt", "*.md"]
-_HUB_NAME = re.compile(r"^[A-Za-z0-9][\w.-]*$")
-
-
-def _parse_hub_ref(text: str) -> tuple[str, str | None, str | None] | None:
-    """`owner/repo[/path/in/repo][@revision]` -> (repo_id, filename, revision); None if it is not one."""
-    body, _, revision = text.partition("@")
-    parts = body.strip("/").split("/")
-    if len(parts) < 2 or not all(_HUB_NAME.match(part) for part in parts[:2]):
-        return None
-    return "/".join(parts[:2]), "/".join(parts[2:]) or None, revision or None
-
-
-def _looks_like_hub_repo(text: str) -> bool:
-    """A bare `owner/repo[@revision]`; a name with a weights suffix is a mistyped local path instead."""
-    hub = _parse_hub_ref(text)
-    return (hub is not None and hub[1] is None and not text.startswith((".", "/", "~"))
-            and not text.partition("@")[0].endswith(OFFICIAL_SUFFIXES + (".safetensors", ".json", ".bin")))
-
 
 def resolve_weights(ref: str | Path, *, cache_dir: str | Path | None = None,
                     local_files_only: bool | None = None) -> Path:
@@ -558,22 +345,22 @@ def resolve_weights(ref: str | Path, *, cache_dir: str | Path | None = None,
 
         return fetch_official()
     if text.startswith(HUB_PREFIX):
-        hub = _parse_hub_ref(text[len(HUB_PREFIX):])
+        hub = parse_hub_ref(text[len(HUB_PREFIX):])
         if hub is None:
             raise CheckpointError(f"{text} is not a valid Hub reference; use hf://owner/repo[/file][@revision].")
     else:
         local = Path(text).expanduser()
         if local.exists():
             return local
-        if isinstance(ref, Path) or not _looks_like_hub_repo(text):
+        if isinstance(ref, Path) or not looks_like_hub_repo(text):
             raise CheckpointError(f"{text}: no such file or directory. Pass a checkpoint path, or a Hub "
                                   "reference like hf://owner/repo.")
-        hub = _parse_hub_ref(text)
+        hub = parse_hub_ref(text)
     try:
         return _download(*hub, cache_dir=cache_dir, local_files_only=local_files_only)
     except Exception as err:  # offline, unknown repo/file/revision, HTTP errors: all mean "not fetched"
         local = "" if text.startswith(HUB_PREFIX) else "is not a local path, and "
-        raise CheckpointError(f"{text} {local}could not be fetched from the Hugging Face Hub ({_first_line(err)}). "
+        raise CheckpointError(f"{text} {local}could not be fetched from the Hugging Face Hub ({first_line(err)}). "
                               "Check the name and your connection, or download the weights and pass the local "
                               "path.") from err
 
@@ -602,7 +389,7 @@ def _checkpoint_in_directory(directory: Path) -> Path:
 
 
 # The bundled JointNLT-Lite (docs/model-card.md): the default everywhere a weights reference is optional.
-BUNDLED_MODEL = Path(__file__).resolve().parent.parent / "assets" / "jointnlt-lite"
+BUNDLED_MODEL = Path(__file__).resolve().parents[2] / "assets" / "jointnlt-lite"
 WEIGHTS_ENV = "JOINTNLT_WEIGHTS"
 
 

@@ -139,7 +139,7 @@ def main(argv=None) -> None:
     if device.type == "cpu":
         torch.set_num_threads(args.threads)
     if args.weights:
-        from kit.weights.checkpoint import load_model
+        from kit.weights.loading import load_model
         model = load_model(args.weights, device=device)
     else:
         model = build_model(get_preset(args.preset))

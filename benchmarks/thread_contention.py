@@ -83,7 +83,7 @@ def worker(args) -> None:
 
 
 def build(preset: str):
-    from kit.weights.checkpoint import load_model
+    from kit.weights.loading import load_model
     from kit.config import get_preset
     from kit.model import build_model
 

@@ -11,7 +11,7 @@ from kit.config import PRECISIONS
 
 @dataclass(frozen=True)
 class DemoConfig:
-    weights: str | None = None  # None = kit.weights.checkpoint.default_weights(): $JOINTNLT_WEIGHTS, else the bundled Lite
+    weights: str | None = None  # None = kit.weights.loading.default_weights(): $JOINTNLT_WEIGHTS, else the bundled Lite
     device: str = "auto"        # CUDA when available, else CPU
     precision: str = "auto"     # auto = kit.runtime.auto_precision: bf16 on CUDA, fp32 for Lite on a CPU
     # Caps: a longer video is tracked for its first `max_frames` frames, a larger one is down-scaled so that
@@ -25,7 +25,7 @@ class DemoConfig:
     keep_runs_s: int = 3600     # a run's output files are deleted after this (checked whenever a run starts)
 
 
-# Environment variable -> field. $JOINTNLT_WEIGHTS is read by kit.weights.checkpoint.default_weights() itself.
+# Environment variable -> field. $JOINTNLT_WEIGHTS is read by kit.weights.loading.default_weights() itself.
 ENVIRONMENT = {"JOINTNLT_DEVICE": "device", "JOINTNLT_PRECISION": "precision",
                "JOINTNLT_DEMO_MAX_FRAMES": "max_frames", "JOINTNLT_DEMO_MAX_SIDE": "max_side",
                "JOINTNLT_DEMO_MAX_UPLOAD_MB": "max_upload_mb", "JOINTNLT_DEMO_CONCURRENCY": "concurrency"}

@@ -39,7 +39,8 @@ def official_status() -> tuple[bool, str]:
 
 def model_choices(start_ref: str) -> tuple[list[ModelChoice], list[str]]:
     """The models to offer (the one given at start-up first) and a note per model, available or not."""
-    from kit.weights.checkpoint import BUNDLED_MODEL, WEIGHTS_NAME
+    from kit.weights.checkpoint import WEIGHTS_NAME
+    from kit.weights.loading import BUNDLED_MODEL
 
     choices, notes = [], []
     if start_ref.strip() not in (OFFICIAL, str(BUNDLED_MODEL)) and Path(start_ref) != BUNDLED_MODEL:

@@ -236,7 +236,7 @@ class ModelStore:
     @property
     def weights(self) -> str:
         """The model given at start-up: --weights, else $JOINTNLT_WEIGHTS, else the bundled Lite."""
-        from kit.weights.checkpoint import default_weights
+        from kit.weights.loading import default_weights
 
         return self.config.weights or default_weights()
 
@@ -280,7 +280,7 @@ class ModelStore:
 
     def describe(self, ref: str | None = None) -> str:
         """One line for the page: which weights, on which device, in which precision, and its state."""
-        from kit.weights.checkpoint import BUNDLED_MODEL
+        from kit.weights.loading import BUNDLED_MODEL
 
         weights = ref or self.weights
         name = ("JointNLT-Lite (bundled, `assets/jointnlt-lite`)" if Path(weights).resolve() == BUNDLED_MODEL

@@ -152,7 +152,7 @@ def main(argv=None) -> int:
 # --- run -------------------------------------------------------------------------------------------------
 
 def _tracker(args, reground_below: float | None = None):
-    from kit.weights.checkpoint import load_model
+    from kit.weights.loading import load_model
     from kit.runtime import configure_threads, precast_weights, resolve_device
     from kit.tracking.tracker import Tracker, TrackerConfig
 
@@ -274,7 +274,7 @@ def with_next_sentences(refs: list) -> list:
 
 def _grounding(args, root: Path, split: str, split_by: str, protocols, out: Path | None, model=None, device=None,
                dataset: str = "refcocog"):
-    from kit.weights.checkpoint import load_model
+    from kit.weights.loading import load_model
     from kit.data import RefCOCOg
     from kit.evaluation.grounding import evaluate_grounding, grounding_rows
     from kit.evaluation.report import csv_text, markdown_table

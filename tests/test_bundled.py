@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from kit.weights import checkpoint
-from kit.weights.checkpoint import BUNDLED_MODEL, CheckpointError, load_model, load_pretrained, save_pretrained
+from kit.weights import checkpoint, loading
+from kit.weights.checkpoint import CheckpointError, load_pretrained, save_pretrained
+from kit.weights.loading import BUNDLED_MODEL, load_model
 from kit.config import get_preset
 from kit.model import build_model
 from kit.train.export import export
@@ -81,7 +82,7 @@ def test_the_bundled_model_is_the_default_and_small(monkeypatch):
     require_packages()
     monkeypatch.delenv("JOINTNLT_WEIGHTS", raising=False)
     assert (BUNDLED_MODEL / "model.safetensors").stat().st_size <= 30 * 2**20
-    assert checkpoint.default_weights() == str(BUNDLED_MODEL)
+    assert loading.default_weights() == str(BUNDLED_MODEL)
     model = load_model()
     assert model.config.name == "lite" and not model.training
     monkeypatch.setenv("JOINTNLT_WEIGHTS", "/nowhere/weights")

@@ -8,7 +8,8 @@ import pytest
 from demo import models, pipeline
 from demo.config import DemoConfig
 from kit.runtime import auto_precision
-from kit.weights.checkpoint import BUNDLED_MODEL, save_pretrained
+from kit.weights.checkpoint import save_pretrained
+from kit.weights.loading import BUNDLED_MODEL
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 SYNTHETIC = Path(__file__).resolve().parents[1] / "assets" / "examples" / "synthetic.mp4"
@@ -70,7 +71,7 @@ def test_auto_precision_is_bf16_for_the_paper_model_only_on_bf16_hardware():
 
 
 def test_two_models_load_side_by_side_and_a_failure_stays_with_its_model(tiny_weights, tmp_path):
-    from kit.weights.checkpoint import load_model
+    from kit.weights.loading import load_model
 
     other = save_pretrained(load_model(tiny_weights), tmp_path / "other")
     store = pipeline.ModelStore(DemoConfig(weights=str(tiny_weights), device="cpu"))

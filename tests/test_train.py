@@ -438,7 +438,7 @@ def test_training_writes_logs_and_resumes_exactly(synthetic_root, tmp_path):
     assert [int(r["step"]) for r in read_csv(tmp_path / "a" / "eval.csv")] == [4]
     assert list((tmp_path / "a" / "tb").glob("events.out.tfevents.*"))
 
-    from kit.weights.checkpoint import load_model
+    from kit.weights.loading import load_model
     assert load_model(ckpt).config.name == "train_tiny"              # a checkpoint is a model in our format
 
     b = train(smoke_config(synthetic_root, tmp_path / "b", *common, f"run.resume={ckpt}", "run.workers=1"))
@@ -804,7 +804,7 @@ def test_lite_real_starts_from_phase_two_with_the_imagenet_encoder_frozen():
 def test_reset_vision_puts_the_imagenet_encoder_back_after_init_from(tmp_path):
     import copy
 
-    from kit.weights.checkpoint import BUNDLED_MODEL
+    from kit.weights.loading import BUNDLED_MODEL
     from kit.weights.pretrained import load_vision_weights
 
     cfg = tc.get_train_preset("lite_real")

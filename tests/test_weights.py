@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 import torch
 
-from kit.weights.checkpoint import CONFIG_NAME, WEIGHTS_NAME, CheckpointError, load_model
+from kit.weights.checkpoint import CONFIG_NAME, WEIGHTS_NAME, CheckpointError
+from kit.weights.loading import load_model
 from kit.config import bert_config_from_official, get_preset
 from kit.model import build_model
 from kit.weights import official
@@ -152,7 +153,7 @@ def test_first_fetch_converts_once_and_later_starts_read_no_pickle(drive, offici
 
 
 def test_the_environment_variable_and_the_cli_reach_the_same_model(drive, monkeypatch, capsys):
-    from kit.weights.checkpoint import default_weights
+    from kit.weights.loading import default_weights
 
     monkeypatch.setenv("JOINTNLT_WEIGHTS", "official")
     assert default_weights() == "official"

@@ -36,7 +36,8 @@ def load_model_for(weights=None, device="auto", precision: str = "auto", progres
     reference `load_model` takes (None = the default model; "official" = the authors' checkpoint, whose
     download reports `progress(bytes_done, bytes_total)`)."""
     from kit.runtime import auto_precision, check_precision, precast_weights, resolve_device
-    from kit.weights.checkpoint import OFFICIAL_REF, load_model
+    from kit.weights.refs import OFFICIAL_REF
+    from kit.weights.loading import load_model
 
     device = resolve_device(device)
     if weights is not None and str(weights).strip() == OFFICIAL_REF and progress is not None:

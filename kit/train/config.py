@@ -150,7 +150,7 @@ class ModelChoice:
     vision_weights: str = ""
     language_weights: str = ""
     # Start from these weights instead (fine-tuning, or a second phase after a first run): anything
-    # `kit.weights.checkpoint.load_model` reads (our folder, e.g. runs/x/checkpoints/step00000120, an official
+    # `kit.weights.loading.load_model` reads (our folder, e.g. runs/x/checkpoints/step00000120, an official
     # checkpoint, hf://...), loaded strictly into this run's model; `pretrained` is then not used.
     init_from: str = ""
     # With init_from: put the vision encoder's pretrained weights (VisionConfig.pretrained, e.g. the ImageNet

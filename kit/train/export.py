@@ -1,4 +1,4 @@
-"""Turn a training checkpoint into a model folder for `kit.weights.checkpoint.load_model` (the weights only):
+"""Turn a training checkpoint into a model folder for `kit.weights.loading.load_model` (the weights only):
 
     python -m kit.train.export runs/lite assets/jointnlt-lite
 

@@ -61,14 +61,14 @@ def build_training_model(cfg: TrainConfig):
     """The network to train. `model.pretrained=true`: encoders from the sources the model config names
     (`kit.weights.pretrained.build_pretrained_model`: offline packages, local files, or timm / the Hub, which
     download), the rest random; otherwise every weight is random (the official initialisation, spec §2.12).
-    `model.init_from` = every weight from a saved model (`kit.weights.checkpoint.load_model`, strict)."""
+    `model.init_from` = every weight from a saved model (`kit.weights.loading.load_model`, strict)."""
     mcfg = model_config(cfg.model)
     vocab = mcfg.language.hf_config.get("vocab_size", 0)
     if vocab < BERT_VOCAB_SIZE:
         raise ValueError(f"model preset {cfg.model.preset!r} has a text vocabulary of {vocab} tokens, but training "
                          f"sentences are tokenised with bert-base-uncased ({BERT_VOCAB_SIZE}); choose another preset")
     if cfg.model.init_from:
-        from kit.weights.checkpoint import load_model
+        from kit.weights.loading import load_model
         from kit.train.export import checkpoint_dir
         source = Path(cfg.model.init_from)
         if (source / "checkpoints").is_dir():  # a run's out_dir: its latest checkpoint, as export takes it

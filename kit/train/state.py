@@ -2,7 +2,7 @@
 
 A checkpoint is a directory `<out_dir>/checkpoints/step<global step>/` holding
   model.safetensors, config.json   the weights and model config (`kit.weights.checkpoint.save_pretrained`: the
-                                   directory loads with `kit.weights.checkpoint.load_model` like any of ours)
+                                   directory loads with `kit.weights.loading.load_model` like any of ours)
   training_state.pt                optimiser, scheduler, grad scaler, the RNG states of python / numpy /
                                    torch (/ CUDA) of every rank, and the position: next epoch and batch
   train_config.json                the resolved TrainConfig of the run

@@ -66,7 +66,7 @@ python -m kit.track video.mp4 --text "the zebra on the left" --weights hf://{rep
 ```
 
 ```python
-from kit.weights.checkpoint import load_model
+from kit.weights.loading import load_model
 model = load_model("hf://{repo_id}")
 ```
 """

@@ -186,7 +186,8 @@ def paper() -> ModelConfig:
 
 
 def mini_test() -> ModelConfig:
-    """The small random-weight variant of the golden parity files (`golden-mini/README.md`)."""
+    """The small random-weight model that the golden parity files (outputs of the official code, read by the
+    parity tests) were made with."""
     return ModelConfig(
         name="mini_test",
         vision=VisionConfig(embed_dim=32, depths=(2, 2, 2), num_heads=(1, 2, 4)),

@@ -353,7 +353,8 @@ def cmd_paper_table(args) -> int:
                                  args.results / "refcocog", tracker.model, tracker.device)
             rows += _grounding_rows(results)
         else:
-            # The official test-time sentence reader: the paper's numbers were measured with it (spec §4.1).
+            # The official test-time sentence reader: the paper's numbers were measured with it
+            # (docs/official-code.md, quirk 10).
             dataset = open_benchmark(name, root, sentence_mode="official_test")
             names = {init: f"jointnlt-{init}" for init in args.inits}
             for init, tracker_name in names.items():

@@ -26,7 +26,8 @@ def imports(path: Path, modules: dict[str, Path]) -> list[tuple[str, list[str], 
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
-                base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else []))
+                parts = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join(parts + ([base] if base else []))
             if base not in modules:
                 continue
             names = [a.name for a in node.names]

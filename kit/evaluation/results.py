@@ -1,4 +1,5 @@
-"""The benchmarks' result-file layout, written exactly as the official tracker saves it (spec §4.9):
+"""The benchmarks' result-file layout, written exactly as the official tracker saves it (docs/official-code.md:
+Results and metrics):
 
     <results>/<tracker>/<sequence>.txt        one box per frame: x<TAB>y<TAB>w<TAB>h, int-truncated
     <results>/<tracker>/<sequence>_time.txt   seconds per frame, one per line
@@ -32,7 +33,7 @@ def time_file(results_dir: str | Path, tracker: str, sequence: str) -> Path:
 
 def format_boxes(boxes) -> str:
     """The official `_save_tracker_output`: `np.array(boxes).astype(int)` (truncation toward zero, PRESERVE
-    for number parity, spec §8 #12) saved with `np.savetxt(delimiter='\\t', fmt='%d')`."""
+    for number parity, docs/official-code.md, quirk 12) saved with `np.savetxt(delimiter='\\t', fmt='%d')`."""
     boxes = np.array(boxes, dtype=np.float64).reshape(-1, 4)
     if not np.isfinite(boxes).all():
         raise ValueError("boxes must be finite to be written as integers")

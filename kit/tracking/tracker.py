@@ -8,8 +8,9 @@
 
 Everything a video needs between frames lives in `TrackState` (cached text and template encodings, the
 temporal RoI tokens, the boxes), so several videos can be tracked with one `Tracker`. Several targets in one
-video are batched through the model. The paper's protocol (official-spec §4) is the default; the additions
-(confidence score, re-grounding, absence reporting, attention maps) are options in `TrackerConfig`.
+video are batched through the model. The paper's protocol (docs/official-code.md: Tracking) is the default;
+the additions (confidence score, re-grounding, absence reporting, attention maps) are options in
+`TrackerConfig`.
 """
 from __future__ import annotations
 

@@ -60,7 +60,7 @@ BERT_VOCAB_SIZE = 30522  # the sentences are tokenised with bert-base-uncased's 
 def build_training_model(cfg: TrainConfig):
     """The network to train. `model.pretrained=true`: encoders from the sources the model config names
     (`kit.weights.pretrained.build_pretrained_model`: offline packages, local files, or timm / the Hub, which
-    download), the rest random; otherwise every weight is random (the official initialisation, spec §2.12).
+    download), the rest random; otherwise every weight is random (the official initialisation).
     `model.init_from` = every weight from a saved model (`kit.weights.loading.load_model`, strict)."""
     mcfg = model_config(cfg.model)
     vocab = mcfg.language.hf_config.get("vocab_size", 0)

@@ -72,8 +72,9 @@ def _build(cfg):
 def convert(src: str | Path, dst: str | Path, *, dtype: str = "fp32", source: dict | None = None,
             overwrite: bool = False, reference: str | None = None) -> Conversion:
     """Write `src` (a local official file, or our folder/.safetensors) into the folder `dst` in our format,
-    weights only; `reference` is what the user named (hf://..., 'official'), recorded as the origin. fp32 keeps every bit; bf16/fp16 round each floating tensor once (to nearest).
-    The folder appears complete or not at all: it is written beside `dst` and renamed."""
+    weights only; `reference` is what the user named (hf://..., 'official'), recorded as the origin. fp32 keeps every
+    bit; bf16/fp16 round each floating tensor once (to nearest). The folder appears complete or not at all: it is
+    written beside `dst` and renamed."""
     if dtype not in DTYPES:
         raise CheckpointError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}.")
     dst = Path(dst).expanduser()

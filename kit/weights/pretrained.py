@@ -175,7 +175,7 @@ SWIN_PAPER_TIMM = "swin_base_patch4_window7_224.ms_in22k"
 
 
 def swin_to_kit(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """A timm or original (Microsoft) Swin state dict -> our `SwinBackbone` names (official-spec §2.2, §11).
+    """A timm or original (Microsoft) Swin state dict -> our `SwinBackbone` names (docs/official-code.md: The model).
 
     timm: `layers.i.downsample` merges *before* stage i; the original file merges *after* stage i. Stage 3,
     the final norm and the classifier are dropped (the paper uses stages 0-2); the relative position indices

@@ -14,6 +14,12 @@ from typing import Any
 PRECISIONS = ("fp32", "bf16", "fp16", "int8")
 TRAINING_PRECISIONS = PRECISIONS[:3]
 
+# The crops the model sees, as official: a square of side sqrt(w*h) x factor around the target, resized to
+# `ModelConfig.template_size` / `search_size`. Training (`DataConfig`) and tracking (`TrackerConfig`) take
+# these, and must agree.
+TEMPLATE_FACTOR = 2.0
+SEARCH_FACTOR = 5.0
+
 # Every kit pipeline normalises images with these (kit.tracking.crops.normalize).
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)

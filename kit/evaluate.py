@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 
 from kit.cli import EXIT_BAD_INPUT, EXIT_OK, EXIT_STOPPED, report_unexpected
+from kit.config import PRECISIONS
 TRACKING_BENCHMARKS = ("lasot", "tnl2k", "otb", "synthetic")
 TITLES = {"lasot": "LaSOT", "tnl2k": "TNL2K", "otb": "OTB99-lang", "synthetic": "Synthetic"}
 
@@ -49,7 +50,7 @@ def _model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--weights", help="official .pth.tar, a folder of ours, or hf://owner/repo (default: "
                    "$JOINTNLT_WEIGHTS, else the bundled JointNLT-Lite)")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 or auto (default)")
-    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16", "int8"],
+    p.add_argument("--precision", default="fp32", choices=PRECISIONS,
                    help="int8: CPU, int8 encoders (the fast paper-model mode without bf16 hardware)")
     p.add_argument("--threads", type=int, help="CPU threads for torch (default: $JOINTNLT_THREADS, else "
                    "$OMP_NUM_THREADS, else the cores this process may use; docs/speed.md)")
@@ -152,14 +153,11 @@ def main(argv=None) -> int:
 # --- run -------------------------------------------------------------------------------------------------
 
 def _tracker(args, reground_below: float | None = None):
-    from kit.weights.loading import load_model
-    from kit.runtime import configure_threads, precast_weights, resolve_device
-    from kit.tracking.tracker import Tracker, TrackerConfig
+    from kit.runtime import configure_threads
+    from kit.tracking.session import load_tracker
 
-    device = resolve_device(args.device)
     configure_threads(getattr(args, "threads", None))
-    model = precast_weights(load_model(args.weights, device=device), args.precision)
-    return Tracker(model, TrackerConfig(reground_below=reground_below), device=device, precision=args.precision)
+    return load_tracker(args.weights, args.device, args.precision, reground_below=reground_below)
 
 
 def _machine(device) -> str:

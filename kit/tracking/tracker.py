@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from kit.config import SEARCH_FACTOR, TEMPLATE_FACTOR
 from kit.model import Features, JointNLT, Prediction
 from kit.runtime import inference, resolve_device
 from kit.tracking.crops import (Crop, clip_box, grounding_box_to_frame, grounding_resize, normalize, sample_target,
@@ -29,8 +30,8 @@ from kit.tracking.crops import (Crop, clip_box, grounding_box_to_frame, groundin
 
 @dataclass
 class TrackerConfig:
-    template_factor: float = 2.0
-    search_factor: float = 5.0
+    template_factor: float = TEMPLATE_FACTOR
+    search_factor: float = SEARCH_FACTOR
     margin: int = 10                 # clip_box keeps >= margin px inside the frame (official)
     # The NL start box (the grounding result) is clipped like every later box (FIX: the official tracker starts
     # from the raw grounding box, which can lie in the padding below a wide frame, or have zero size; the next

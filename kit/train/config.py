@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kit import config as model_presets
-from kit.config import (BERT_BASE_UNCASED, VARIANTS, LanguageConfig, ModelConfig, TransformerConfig, VisionConfig,
-                        dataclass_from_dict)
+from kit.config import (BERT_BASE_UNCASED, SEARCH_FACTOR, TEMPLATE_FACTOR, TRAINING_PRECISIONS, VARIANTS,
+                        LanguageConfig, ModelConfig, TransformerConfig, VisionConfig, dataclass_from_dict)
 
 
 @dataclass
@@ -56,8 +56,8 @@ class DataConfig:
     probe_draws: int = 20             # draws per dataset before the run (0 = none); one giving nothing stops it
     max_error_rate: float = 0.5       # stop when more draws than this raise errors (not mere invalid samples)
     # Crops: factors of sqrt(w*h) (sizes come from the model config)
-    search_factor: float = 5.0
-    template_factor: float = 2.0
+    search_factor: float = SEARCH_FACTOR
+    template_factor: float = TEMPLATE_FACTOR
     center_jitter: float = 4.5        # search crops only; the template's jitter is 0 (official)
     scale_jitter: float = 0.5
     # Augmentations
@@ -472,8 +472,9 @@ def validate(cfg: TrainConfig) -> None:
     if d.num_search not in (0, 1, 2):
         raise ValueError(f"data.num_search must be 0 (grounding only), 1 (forward_joint) or 2 (two-step actor), "
                          f"got {d.num_search}")
-    if o.precision not in ("fp32", "bf16", "fp16"):
-        raise ValueError(f"optim.precision must be fp32, bf16 or fp16, got {o.precision!r}")
+    if o.precision not in TRAINING_PRECISIONS:
+        names = f"{', '.join(TRAINING_PRECISIONS[:-1])} or {TRAINING_PRECISIONS[-1]}"
+        raise ValueError(f"optim.precision must be {names}, got {o.precision!r}")
     if len(o.betas) != 2:
         raise ValueError(f"optim.betas must be two numbers, got {o.betas}")
     if o.batch_size < 1 or o.epochs < 1 or o.samples_per_epoch < 1:

@@ -275,8 +275,6 @@ def load_vision_weights(backbone: nn.Module, source: str) -> EncoderLoad:
 def load_language_weights(language: nn.Module, source: str) -> EncoderLoad:
     """Fill a `LanguageBackbone` (the model's `language_backbone`, a transformers model under `.bert`) with
     a pretrained BERT-family encoder, strictly; its pooler (which the paper's encoder lacks) is dropped."""
-    from transformers import AutoModel
-
     local = True
     if source == "package":
         folder = package_file(LANGUAGE_PACKAGE).parent
@@ -289,20 +287,9 @@ def load_language_weights(language: nn.Module, source: str) -> EncoderLoad:
     else:
         raise CheckpointError(f"unknown language weights source {source!r}: use 'package', a local transformers "
                               "model folder, or a Hub id 'owner/name' (downloads)")
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.disable_progress_bar()  # a bar per load on every CLI run, app start and notebook: noise
-    try:
-        pretrained = AutoModel.from_pretrained(str(folder), local_files_only=local)
-    except Exception as err:  # missing config/weights, unknown architecture, offline, ...
-        raise CheckpointError(f"{folder} could not be read as a transformers model ({first_line(err)}).") from err
-    ours, theirs = language.bert.config.to_dict(), pretrained.config.to_dict()
-    differ = [f"{k}={ours.get(k)!r} (theirs {theirs.get(k)!r})" for k in _BERT_SHAPE_KEYS
-              if ours.get(k) != theirs.get(k)]
-    if differ:
-        raise CheckpointError(f"{folder} does not fit this text encoder: LanguageConfig.hf_config has "
-                              f"{', '.join(differ)}; build with the pretrained model's config")
-    state = pretrained.state_dict()
+    state = _local_encoder_state(language, Path(folder)) if local else None
+    if state is None:  # a Hub model, or a folder in a layout read only by transformers
+        state = _transformers_encoder_state(language, folder, local)
     dropped = [k for k in state if k.startswith("pooler.")]
     state = {k: v for k, v in state.items() if not k.startswith("pooler.")}
     report = compare_keys(language.bert, state)
@@ -310,6 +297,48 @@ def load_language_weights(language: nn.Module, source: str) -> EncoderLoad:
         raise CheckpointError(f"{folder} does not fit the text encoder: {report.summary()}", report=report)
     language.bert.load_state_dict(state, strict=True)
     return EncoderLoad(str(folder), len(state), dropped)
+
+
+def _check_encoder_config(language: nn.Module, theirs: dict, folder) -> None:
+    ours = language.bert.config.to_dict()
+    differ = [f"{k}={ours.get(k)!r} (theirs {theirs.get(k)!r})" for k in _BERT_SHAPE_KEYS
+              if ours.get(k) != theirs.get(k)]
+    if differ:
+        raise CheckpointError(f"{folder} does not fit this text encoder: LanguageConfig.hf_config has "
+                              f"{', '.join(differ)}; build with the pretrained model's config")
+
+
+def _local_encoder_state(language: nn.Module, folder: Path) -> dict[str, torch.Tensor] | None:
+    """The state dict of a transformers model folder read straight from its config.json and weights file,
+    without building a second model (a second of start-up for the Lite); None when the folder's weights do
+    not name the encoder's keys as they are (then transformers reads it)."""
+    import json
+
+    weights = next((folder / n for n in ("model.safetensors", "pytorch_model.bin") if (folder / n).is_file()), None)
+    if weights is None or not (folder / "config.json").is_file():
+        return None
+    try:
+        theirs = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise CheckpointError(f"{folder / 'config.json'} is not readable JSON ({first_line(err)}).") from err
+    _check_encoder_config(language, theirs, folder)
+    state = _read_weights_file(weights)
+    ours = language.bert.state_dict()
+    state = {k: v for k, v in state.items() if k in ours or k.startswith("pooler.")}
+    return state if all(k in state for k in ours) else None
+
+
+def _transformers_encoder_state(language: nn.Module, folder, local: bool) -> dict[str, torch.Tensor]:
+    from transformers import AutoModel
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # a bar per load on every CLI run, app start and notebook: noise
+    try:
+        pretrained = AutoModel.from_pretrained(str(folder), local_files_only=local)
+    except Exception as err:  # missing config/weights, unknown architecture, offline, ...
+        raise CheckpointError(f"{folder} could not be read as a transformers model ({first_line(err)}).") from err
+    _check_encoder_config(language, pretrained.config.to_dict(), folder)
+    return pretrained.state_dict()
 
 
 # ---------------------------------------------------------------------------------------------------

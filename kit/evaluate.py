@@ -255,7 +255,7 @@ def cmd_score(args) -> int:
 
 # --- grounding -------------------------------------------------------------------------------------------
 
-def _synthetic_refs(root: Path, split: str):
+def synthetic_refs(root: Path, split: str):
     """The synthetic grounding images as referring expressions (one sentence each)."""
     from kit.data import ReferredObject, load_dataset
 
@@ -270,24 +270,23 @@ def with_next_sentences(refs: list) -> list:
     return [dataclasses.replace(r, sentences=refs[(i + 1) % len(refs)].sentences) for i, r in enumerate(refs)]
 
 
-def _grounding(args, root: Path, split: str, split_by: str, protocols, out: Path | None, model=None, device=None,
+def run_grounding(args, root: Path, split: str, split_by: str, protocols, out: Path | None, model=None, device=None,
                dataset: str = "refcocog"):
-    from kit.weights.loading import load_model
     from kit.data import RefCOCOg
     from kit.evaluation.grounding import evaluate_grounding, grounding_rows
     from kit.evaluation.report import csv_text, markdown_table
-    from kit.runtime import configure_threads, precast_weights, resolve_device
+    from kit.runtime import configure_threads
+    from kit.tracking.session import load_model_for
 
     if dataset == "synthetic":
-        data = _synthetic_refs(root, split or "grounding_test")
+        data = synthetic_refs(root, split or "grounding_test")
     else:
         data = RefCOCOg(root, split=split or "val", split_by=split_by)
     if getattr(args, "wrong_sentences", False):
         data = with_next_sentences(list(data))
     if model is None:
-        device = resolve_device(args.device)
         configure_threads(getattr(args, "threads", None))
-        model = precast_weights(load_model(args.weights, device=device), args.precision)
+        model, device, _ = load_model_for(args.weights, args.device, args.precision)
     results, records = evaluate_grounding(model, data, protocols, device, args.precision, progress=not args.quiet)
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
@@ -301,7 +300,7 @@ def cmd_ground(args) -> int:
     from kit.evaluation.report import markdown_table
 
     protocols = ["one_per_ref"] if args.dataset == "synthetic" else args.protocol  # one sentence per image
-    results = _grounding(args, args.root, args.split, args.split_by, protocols, args.out, dataset=args.dataset)
+    results = run_grounding(args, args.root, args.split, args.split_by, protocols, args.out, dataset=args.dataset)
     print(markdown_table(grounding_rows(results)), end="")
     return EXIT_OK
 
@@ -347,7 +346,7 @@ def cmd_paper_table(args) -> int:
         if root is None:
             print(f"note: {TITLES.get(name, 'RefCOCOg')} skipped (no --data-root-{name})", file=sys.stderr)
         elif name == "refcocog":
-            results = _grounding(args, root, "val", "google", ["one_per_ref", "per_expression"],
+            results = run_grounding(args, root, "val", "google", ["one_per_ref", "per_expression"],
                                  args.results / "refcocog", tracker.model, tracker.device)
             rows += _grounding_rows(results)
         else:

@@ -324,8 +324,12 @@ def _local_encoder_state(language: nn.Module, folder: Path) -> dict[str, torch.T
     _check_encoder_config(language, theirs, folder)
     state = _read_weights_file(weights)
     ours = language.bert.state_dict()
-    state = {k: v for k, v in state.items() if k in ours or k.startswith("pooler.")}
-    return state if all(k in state for k in ours) else None
+    if not all(k in state for k in ours):
+        return None
+    # in the model's order (a module's weight before its bias), as transformers gives it
+    pooler = sorted((k for k in state if k.startswith("pooler.")),
+                    key=lambda k: (k.rsplit(".", 1)[0], k.endswith("bias")))
+    return {k: state[k] for k in [*ours, *pooler]}
 
 
 def _transformers_encoder_state(language: nn.Module, folder, local: bool) -> dict[str, torch.Tensor]:

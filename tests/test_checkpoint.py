@@ -16,7 +16,8 @@ import torch
 from torch import nn
 
 from kit.weights import checkpoint
-from kit.weights.checkpoint import adapt_official_keys, load_official, load_pretrained, official_state_dict, read_official, save_pretrained
+from kit.weights.checkpoint import (adapt_official_keys, load_official, load_pretrained, official_state_dict,
+                                   read_official, save_pretrained)
 from kit.weights.loading import load_model, resolve_weights
 from kit.weights.files import CheckpointError, LoadReport, PickledObject, compare_keys, load_state_dict_strict
 from kit.config import ModelConfig, bert_config_from_official, get_preset

@@ -1,5 +1,5 @@
-"""Video I/O (kit.tracking.video, .drawing, .boxfiles): streaming reads, bad and truncated files, H.264 writing, drawing and box
-files. Every video is generated here with PyAV (a red square moving on blue), a few frames each."""
+"""Video I/O (kit.tracking.video, .drawing, .boxfiles): streaming reads, bad and truncated files, H.264 writing,
+drawing and box files. Every video is generated here with PyAV (a red square moving on blue), a few frames each."""
 import importlib.metadata
 import json
 import os

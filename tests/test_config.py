@@ -53,7 +53,7 @@ def _forward_shapes(cfg):
     img = torch.randn(1, 3, cfg.search_size, cfg.search_size)
     img_mask = torch.zeros(1, cfg.search_size, cfg.search_size, dtype=torch.bool)
     with torch.inference_mode():
-        pred = model(ids, mask, img, img_mask, mode="grounding")
+        pred = model.ground(model.encode_text(ids, mask), model.encode_image(img, img_mask))
     return model, pred
 
 

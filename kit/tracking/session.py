@@ -66,7 +66,9 @@ def load_tracker(weights=None, device="auto", precision: str = "auto", *, senten
 @dataclass
 class FrameResult:
     """One frame of a tracked video: the frame as tracked and one `TargetResult` per target (its box,
-    score, present flag, search region and, with `TrackerConfig.attention`, attention maps)."""
+    score, present flag, search region and, with `TrackerConfig.attention`, attention maps). It holds the
+    frame and the tracker's state: over a long video keep what you need (`targets`, `box_row()`), not the
+    FrameResults themselves."""
 
     index: int
     frame: np.ndarray                  # RGB uint8 (H, W, 3), the size that was tracked

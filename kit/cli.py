@@ -14,3 +14,8 @@ def report_unexpected(err: Exception) -> int:
     print(f"error: unexpected {type(err).__name__}: {err} (set JOINTNLT_DEBUG=1 for the traceback)",
           file=sys.stderr)
     return EXIT_STOPPED
+
+
+THREADS_HELP = ("CPU threads for torch: a number, or 'adaptive' (the default on <= 2 cores: 2 or 1 thread per "
+                "frame, from measured step times); default $JOINTNLT_THREADS, else $OMP_NUM_THREADS; docs/speed.md")
+

@@ -28,7 +28,7 @@ import sys
 import time
 from pathlib import Path
 
-from kit.cli import EXIT_BAD_INPUT, EXIT_OK, EXIT_STOPPED, report_unexpected
+from kit.cli import EXIT_BAD_INPUT, EXIT_OK, EXIT_STOPPED, THREADS_HELP, report_unexpected
 from kit.config import PRECISIONS
 TRACKING_BENCHMARKS = ("lasot", "tnl2k", "otb", "synthetic")
 TITLES = {"lasot": "LaSOT", "tnl2k": "TNL2K", "otb": "OTB99-lang", "synthetic": "Synthetic"}
@@ -52,8 +52,7 @@ def _model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 or auto (default)")
     p.add_argument("--precision", default="fp32", choices=PRECISIONS,
                    help="int8: CPU, int8 encoders (the fast paper-model mode without bf16 hardware)")
-    p.add_argument("--threads", type=int, help="CPU threads for torch (default: $JOINTNLT_THREADS, else "
-                   "$OMP_NUM_THREADS, else the cores this process may use; docs/speed.md)")
+    p.add_argument("--threads", help=THREADS_HELP)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 

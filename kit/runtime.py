@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import statistics
+import time
 
 import torch
 
@@ -93,38 +95,128 @@ def precast_weights(model: torch.nn.Module, precision: str) -> torch.nn.Module:
 
 
 THREADS_VARIABLE = "JOINTNLT_THREADS"
-SMALL_MACHINE_CORES = 2   # at most this many cores: one intra-op thread by default
+SMALL_MACHINE_CORES = 2   # at most this many cores: the thread count is chosen frame by frame
+ADAPTIVE = "adaptive"
 
 
-def cpu_threads(threads: int | None = None, environ=None) -> int:
+def available_cores() -> int:
+    """The cores this process may run on (its affinity where the OS says, else the machine's)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
+
+
+def cpu_threads(threads: int | None = None, environ=None) -> int | str:
     """Torch's intra-op CPU threads for inference: `threads`, else $JOINTNLT_THREADS, else $OMP_NUM_THREADS,
-    else 1 on a machine of at most 2 cores (this process's affinity), else its cores."""
+    else 'adaptive' on a machine of at most 2 cores (this process's affinity), else its cores."""
     environ = os.environ if environ is None else environ
     for source, value in (("threads", threads), (THREADS_VARIABLE, environ.get(THREADS_VARIABLE)),
                           ("OMP_NUM_THREADS", environ.get("OMP_NUM_THREADS"))):
         if value is None or str(value).strip() == "":
             continue
+        if str(value).strip().lower() == ADAPTIVE:
+            return ADAPTIVE
         try:
             n = int(value)
         except ValueError:
-            raise ValueError(f"{source} must be a whole number of threads, got {value!r}") from None
+            raise ValueError(f"{source} must be a whole number of threads or 'adaptive', got {value!r}") from None
         if n < 1:
             raise ValueError(f"{source} must be at least 1, got {n}")
         return n
-    cores = max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
-    # On 2 cores one thread beat two (passive or spinning) everywhere but on an idle machine, and there it
-    # loses ~30 % to two spinning threads while those collapse under load (docs/speed.md, measured).
-    return 1 if cores <= SMALL_MACHINE_CORES else cores
+    # On 2 cores two spinning threads are the fastest on an idle machine and collapse when other processes
+    # want the cores, where one thread keeps going (docs/speed.md, measured): so measure, frame by frame.
+    return ADAPTIVE if available_cores() <= SMALL_MACHINE_CORES else available_cores()
 
 
-def configure_threads(threads: int | None = None) -> int:
-    """Set torch's CPU threads (`cpu_threads`) and return the number. Together with the passive OpenMP wait
-    policy that `import kit` sets before torch loads, this keeps tracking fast when other processes share the
-    cores (benchmarks/thread_contention.py; docs/speed.md). The command lines, the demo, the evaluator and
-    the notebooks call it; `--threads N` or JOINTNLT_THREADS=N overrides."""
+class ThreadGovernor:
+    """Chooses torch's intra-op threads frame by frame from the measured time of each step.
+
+    It runs with `choices[0]` threads (2), and now and then runs one frame with the other choice (a probe);
+    it switches when the probe was clearly faster than the current choice's recent frames. A frame much
+    slower or faster than the recent ones (other processes just took or left the cores) triggers a probe at
+    once. A probe that loses doubles the wait before the next one (8 frames up to 256), so a lasting state
+    costs little. Each frame must be one comparable unit of work (one tracking step of the same model)."""
+
+    def __init__(self, choices: tuple[int, ...] = (2, 1), first_wait: int = 8, max_wait: int = 256,
+                 window: int = 5, margin: float = 0.9, slowdown: float = 2.0):
+        self.choices, self.current = tuple(choices), choices[0]
+        self.first_wait, self.max_wait, self.margin, self.slowdown = first_wait, max_wait, margin, slowdown
+        self.times: dict[int, list[float]] = {c: [] for c in self.choices}
+        self.window = window
+        self.wait = self.until_probe = first_wait
+        self.probe: int | None = None
+        self.switches = 0
+
+    @property
+    def next_threads(self) -> int:
+        return self.probe if self.probe is not None else self.current
+
+    @contextlib.contextmanager
+    def frame(self):
+        """Time one frame run with the thread count the governor chooses for it."""
+        threads = self.next_threads
+        if torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)
+        start = time.perf_counter()
+        try:
+            yield threads
+        finally:
+            self.observe(threads, time.perf_counter() - start)
+
+    def observe(self, threads: int, seconds: float) -> None:
+        """Record one frame's time and choose the next frame's threads."""
+        recent = self.times[self.current]
+        if self.probe is not None:               # a probe: keep it only when clearly faster
+            self.probe = None
+            reference = statistics.median(recent) if recent else float("inf")
+            if seconds < self.margin * reference:
+                self.current, self.wait = threads, self.first_wait
+                self.switches += 1
+            else:
+                self.wait = min(2 * self.wait, self.max_wait)
+            self._remember(threads, seconds)
+            self.until_probe = self.wait
+            return
+        typical = statistics.median(recent) if len(recent) >= 2 else seconds
+        sudden = not typical / self.slowdown <= seconds <= self.slowdown * typical
+        self._remember(threads, seconds)
+        if sudden:                               # the load changed: compare from this frame on, probe now
+            self.times[threads] = [seconds]
+            self.wait = self.first_wait
+        self.until_probe -= 1
+        if sudden or self.until_probe <= 0:
+            others = [c for c in self.choices if c != self.current]
+            self.probe = others[0] if others else None
+
+    def _remember(self, threads: int, seconds: float) -> None:
+        self.times[threads] = (self.times[threads] + [seconds])[-self.window:]
+
+
+_GOVERNOR: ThreadGovernor | None = None   # set by configure_threads; torch's thread count is per process too
+
+
+def configure_threads(threads: int | str | None = None) -> int | str:
+    """Set torch's CPU threads for inference (`cpu_threads`) and return the choice: a number, or 'adaptive'
+    (2 cores or fewer, nothing set): a `ThreadGovernor` then picks 2 or 1 threads per tracking step, which
+    every per-frame loop enters through `frame_threads()`. `--threads N`, JOINTNLT_THREADS=N or
+    OMP_NUM_THREADS=N fix the number. Command lines, the demo, the evaluator and the notebooks call it."""
+    global _GOVERNOR
     n = cpu_threads(threads)
-    torch.set_num_threads(n)
+    if n == ADAPTIVE:
+        cores = available_cores()
+        choices = (2, 1) if cores >= 2 else (1,)
+        _GOVERNOR = ThreadGovernor(choices)
+        torch.set_num_threads(choices[0])
+    else:
+        _GOVERNOR = None
+        torch.set_num_threads(n)
     return n
+
+
+def frame_threads():
+    """The context of one tracking step: the governor's thread choice when `configure_threads` chose
+    'adaptive', else nothing."""
+    return _GOVERNOR.frame() if _GOVERNOR is not None else contextlib.nullcontext()
 
 
 def quantize_linear_int8(model: torch.nn.Module) -> torch.nn.Module:

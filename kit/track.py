@@ -2,7 +2,7 @@
 
     python -m kit.track VIDEO --text "the zebra on the left" [--box x,y,w,h] [--weights CKPT]
                         [--out out.mp4] [--boxes out.txt] [--device cpu|cuda] [--precision fp32|bf16]
-                        [--threads N]
+                        [--threads N|adaptive]
 
 `--text` and `--box` may be repeated to follow several targets (the i-th box goes with the i-th sentence).
 `--boxes` may be repeated; the format follows the extension: .txt (LaSOT-style x,y,w,h), .csv, .json (any
@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from kit.cli import EXIT_BAD_INPUT, EXIT_OK, EXIT_STOPPED, report_unexpected
+from kit.cli import EXIT_BAD_INPUT, EXIT_OK, EXIT_STOPPED, THREADS_HELP, report_unexpected
 from kit.config import PRECISIONS
 
 
@@ -36,8 +36,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--precision", default="fp32", choices=["auto", *PRECISIONS],
                    help="int8: CPU, int8 encoders (the fast paper-model mode without bf16 hardware); auto: bf16 on "
                         "CUDA and for the paper model on a CPU with bf16 hardware, else fp32")
-    p.add_argument("--threads", type=int, help="CPU threads for torch (default: $JOINTNLT_THREADS, else "
-                   "$OMP_NUM_THREADS, else the cores this process may use; docs/speed.md)")
+    p.add_argument("--threads", help=THREADS_HELP)
     p.add_argument("--reground-below", type=float, help="re-ground when the score stays below this")
     p.add_argument("--absent-below", type=float, help="report the target absent below this score")
     p.add_argument("--category-prior", action="store_true",

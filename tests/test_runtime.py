@@ -75,25 +75,84 @@ def test_cpu_threads_order_argument_then_variables_then_cores():
     assert cpu_threads(3, {"JOINTNLT_THREADS": "2", "OMP_NUM_THREADS": "1"}) == 3
     assert cpu_threads(None, {"JOINTNLT_THREADS": "2", "OMP_NUM_THREADS": "1"}) == 2
     assert cpu_threads(None, {"JOINTNLT_THREADS": " ", "OMP_NUM_THREADS": "1"}) == 1
+    assert cpu_threads(None, {"JOINTNLT_THREADS": "Adaptive", "OMP_NUM_THREADS": "1"}) == "adaptive"
     cores = len(os.sched_getaffinity(0))
-    assert cpu_threads(None, {}) == (1 if cores <= 2 else cores)
-    with pytest.raises(ValueError, match="JOINTNLT_THREADS must be a whole number of threads, got 'many'"):
+    assert cpu_threads(None, {}) == ("adaptive" if cores <= 2 else cores)
+    with pytest.raises(ValueError, match="JOINTNLT_THREADS must be a whole number of threads or 'adaptive', got 'many'"):
         cpu_threads(None, {"JOINTNLT_THREADS": "many"})
     with pytest.raises(ValueError, match="threads must be at least 1, got 0"):
         cpu_threads(0, {})
 
 
-def test_importing_kit_sets_a_passive_wait_policy_before_torch_loads():
+def _run(governor, seconds_of) -> list[int]:
+    """Feed the governor frames whose time depends on the thread count it picked; the picks, in order."""
+    picks = []
+    for seconds in seconds_of:
+        threads = governor.next_threads
+        picks.append(threads)
+        governor.observe(threads, seconds[threads])
+    return picks
+
+
+IDLE = {2: 0.05, 1: 0.08}      # two spinning threads win on an idle 2-core machine
+BUSY = {2: 1.50, 1: 0.19}      # ... and collapse when other processes take the cores
+
+
+def test_thread_governor_stays_on_two_threads_when_idle_and_probes_less_and_less():
+    from kit.runtime import ThreadGovernor
+
+    governor = ThreadGovernor((2, 1), first_wait=8, max_wait=64)
+    picks = _run(governor, [IDLE] * 200)
+    probes = [i for i, n in enumerate(picks) if n == 1]
+    assert governor.current == 2 and governor.switches == 0
+    assert probes[:4] == [8, 8 + 17, 8 + 17 + 33, 8 + 17 + 33 + 65]   # the wait doubles: 8, 16, 32, 64
+    assert sum(IDLE[n] for n in picks) < 1.02 * 200 * IDLE[2]          # < 2 % over always-two
+
+
+def test_thread_governor_drops_to_one_thread_at_once_under_load_and_comes_back_when_idle():
+    from kit.runtime import ThreadGovernor
+
+    governor = ThreadGovernor((2, 1), first_wait=8, max_wait=256)
+    picks = _run(governor, [IDLE] * 20 + [BUSY] * 300 + [IDLE] * 100)
+    assert picks[20] == 2 and picks[21] == 1 and picks[22] == 1        # one slow frame, then one thread
+    busy = picks[21:320]
+    assert busy.count(2) <= 6                                           # probes back off: 8, 16, ... 256
+    assert sum(BUSY[n] for n in busy) < 1.3 * len(busy) * BUSY[1]
+    assert governor.current == 2 and picks[-50:].count(2) >= 47        # idle again: back on two threads
+
+
+def test_configure_threads_fixed_number_has_no_governor(monkeypatch):
+    import contextlib
+
+    import torch
+
+    from kit import runtime
+
+    before = torch.get_num_threads()
+    try:
+        assert runtime.configure_threads(1) == 1
+        assert torch.get_num_threads() == 1
+        assert isinstance(runtime.frame_threads(), contextlib.nullcontext)
+        assert runtime.configure_threads("adaptive") == "adaptive"
+        with runtime.frame_threads() as threads:
+            assert threads == torch.get_num_threads() == min(2, runtime.available_cores())
+    finally:
+        runtime.configure_threads(before)
+
+
+def test_importing_kit_sets_a_passive_wait_policy_before_torch_loads_on_more_than_two_cores():
     import subprocess
     import sys
 
-    code = ("import os; os.environ.pop('OMP_WAIT_POLICY', None); import kit, torch; "
-            "print(os.environ['OMP_WAIT_POLICY'])")
+    code = ("import os; os.environ.pop('OMP_WAIT_POLICY', None); os.sched_setaffinity(0, {cpus}); import kit, torch; "
+            "print(os.environ.get('OMP_WAIT_POLICY', 'unset'))")
     env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True,
-                         cwd=Path(__file__).resolve().parents[1])
-    assert out.stdout.strip() == "PASSIVE"
+    two = sorted(os.sched_getaffinity(0))[:2]
+    out = subprocess.run([sys.executable, "-c", code.format(cpus=set(two))], env=env, capture_output=True,
+                         text=True, check=True, cwd=Path(__file__).resolve().parents[1])
+    assert out.stdout.strip() == "unset"       # <= 2 cores: spinning threads, the governor picks 2 or 1
     env["OMP_WAIT_POLICY"] = "ACTIVE"  # the user's choice wins
-    out = subprocess.run([sys.executable, "-c", code.replace("os.environ.pop('OMP_WAIT_POLICY', None); ", "")],
-                         env=env, capture_output=True, text=True, check=True, cwd=Path(__file__).resolve().parents[1])
+    out = subprocess.run([sys.executable, "-c", code.format(cpus=set(two)).replace(
+        "os.environ.pop('OMP_WAIT_POLICY', None); ", "")], env=env, capture_output=True, text=True, check=True,
+        cwd=Path(__file__).resolve().parents[1])
     assert out.stdout.strip() == "ACTIVE"

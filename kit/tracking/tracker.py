@@ -23,7 +23,7 @@ import torch
 
 from kit.config import SEARCH_FACTOR, TEMPLATE_FACTOR
 from kit.model import Features, JointNLT, Prediction
-from kit.runtime import inference, resolve_device
+from kit.runtime import frame_threads, inference, resolve_device
 from kit.tracking.crops import (Crop, clip_box, grounding_box_to_frame, grounding_resize, normalize, sample_target,
                                 search_box_to_frame)
 
@@ -185,7 +185,7 @@ class Tracker:
         """Track every target into `frame`; returns the new state and one result per target."""
         frame = check_frame(frame, state.frame_size)
         H, W = state.frame_size
-        with inference(self.device, self.precision):
+        with frame_threads(), inference(self.device, self.precision):   # frame_threads: kit.runtime
             crops = [sample_target(frame, t.box, self.config.search_factor, self.search_size)
                      for t in state.targets]
             new_targets, results = [], []

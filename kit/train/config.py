@@ -159,6 +159,9 @@ class ModelChoice:
     # With init_from: put the vision encoder's pretrained weights (VisionConfig.pretrained, e.g. the ImageNet
     # package) back in place of the saved ones, e.g. to train a model on with a frozen ImageNet encoder.
     reset_vision: bool = False
+    # The relation encoder's, SGTM's and target decoder's dropout for this run (-1 = the preset's). 0 makes a
+    # CPU run ~1.5x faster per step: PyTorch's CPU attention takes a much slower path with attention dropout.
+    dropout: float = -1.0
 
 
 @dataclass
@@ -254,6 +257,8 @@ def model_config(choice: ModelChoice) -> ModelConfig:
     for section, source in ((cfg.vision, choice.vision_weights), (cfg.language, choice.language_weights)):
         if source:
             section.pretrained = None if source == "none" else source
+    if choice.dropout >= 0:
+        cfg.transformer.dropout = choice.dropout
     return cfg
 
 

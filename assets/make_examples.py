@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from kit.data.synthetic import SyntheticConfig, generate_sequence
-from kit.tracking.video import VideoWriter, open_video, write_boxes_txt
+from kit.tracking.boxfiles import write_boxes_txt
+from kit.tracking.video import VideoWriter, open_video
 
 OUT = Path(__file__).resolve().parent / "examples"
 SYNTHETIC_SEED = 777_001          # not a seed of the train/val/test splits (those are 0 and 20240)

@@ -80,8 +80,8 @@ def training_seconds(variant: str, work: Path) -> float:
 
 
 def evaluate_variant(checkpoint: Path, data: Path, work: Path, sequences: int) -> dict:
-    from kit.checkpoint import load_pretrained
-    from kit.evaluate import _grounding
+    from kit.weights.checkpoint import load_pretrained
+    from kit.evaluate import run_grounding
     from kit.evaluation.runner import run_benchmark
     from kit.evaluation.scoring import open_benchmark, score_trackers
     from kit.runtime import precast_weights
@@ -89,7 +89,7 @@ def evaluate_variant(checkpoint: Path, data: Path, work: Path, sequences: int) -
 
     model = precast_weights(load_pretrained(checkpoint), "bf16")
     args = argparse.Namespace(precision="bf16", quiet=True)
-    grounding = _grounding(args, data, "grounding_test", "", ["one_per_ref"], work / "grounding", model=model,
+    grounding = run_grounding(args, data, "grounding_test", "", ["one_per_ref"], work / "grounding", model=model,
                            device="cpu", dataset="synthetic")["one_per_ref"]
     row = {"grounding_acc": grounding.acc_50, "grounding_miou": grounding.mean_iou}  # both in %
     test = open_benchmark("synthetic", data, "test")
@@ -113,10 +113,10 @@ def add_spread(row: dict, data: Path, results: Path, trackers: dict[str, str], s
     AUC over the sequences (the benchmark's AUC is their mean); and row["per_sequence"], the AUCs themselves,
     for the paired step-by-step differences. `trackers`: column -> result name in `results`."""
     import numpy as np
-    from kit.evaluate import _synthetic_refs
+    from kit.evaluate import synthetic_refs
     from kit.evaluation.scoring import open_benchmark, score_trackers
 
-    images = len(_synthetic_refs(data, "grounding_test"))
+    images = len(synthetic_refs(data, "grounding_test"))
     acc = row["grounding_acc"]
     row["se"] = {"grounding_acc": float(np.sqrt(acc * (100.0 - acc) / images))}
     row["per_sequence"] = {}
@@ -163,14 +163,14 @@ def baseline_row(data: Path, work: Path, sequences: int) -> dict:
     with the first box kept for every frame (`--kind static`)."""
     import cv2
     import numpy as np
-    from kit.evaluate import _synthetic_refs
+    from kit.evaluate import synthetic_refs
     from kit.evaluation.metrics import grounding_accuracy
     from kit.evaluation.runner import centre_box_baseline, static_box_baseline
     from kit.evaluation.scoring import open_benchmark, score_trackers
 
     w, h = mean_target_size(data)
     pred, gt = [], []
-    for ref in _synthetic_refs(data, "grounding_test"):
+    for ref in synthetic_refs(data, "grounding_test"):
         H, W = cv2.imread(str(ref.image), cv2.IMREAD_UNCHANGED).shape[:2]
         pred.append([(W - w) / 2, (H - h) / 2, (W + w) / 2, (H + h) / 2])
         x, y, bw, bh = np.asarray(ref.box, dtype=np.float64)

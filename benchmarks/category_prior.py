@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from real_validation import BUNNY, BUNNY_SENTENCE, read_labels  # noqa: E402
-from kit.checkpoint import load_model  # noqa: E402
+from kit.weights.loading import load_model  # noqa: E402
 from kit.data import load_dataset  # noqa: E402
 from kit.evaluation.metrics import pixel_iou_xywh  # noqa: E402
 from kit.evaluation.runner import read_rgb  # noqa: E402

@@ -3,12 +3,13 @@
     python benchmarks/model_speed.py --preset paper --device cpu --threads 2
     python benchmarks/model_speed.py --preset paper --steps "tracking step" --out results/x.md  # one step only
 
-Without --weights the model gets random weights made "trained-like": norm weights 1+0.1·N(0,1) and
-corner logits x100 as in the golden fixture (peaky heat maps, so that the bf16-vs-fp32 box check is not
-trivially satisfied), and non-zero Linear biases. The last point matters for speed: with the zero biases
-of a fresh init, padded Swin tokens get v = 0 and their attention output becomes ~1e-44 (exp(-100) from
-the shift mask), a denormal that slows x86 matmuls ~4x; trained weights have non-zero biases. The official reference numbers (spec §10) were taken the same way: batch 1, eval, 4 warm-ups,
-median of 11. Results are printed and written (Markdown) with the machine and the command.
+Without --weights the model gets random weights made "trained-like": norm weights 1+0.1·N(0,1) and corner
+logits x100 as in the golden fixture (peaky heat maps, so that the bf16-vs-fp32 box check is not trivially
+satisfied), and non-zero Linear biases. The last point matters for speed: with the zero biases of a fresh
+init, padded Swin tokens get v = 0 and their attention output becomes ~1e-44 (exp(-100) from the shift mask),
+a denormal that slows x86 matmuls ~4x; trained weights have non-zero biases. The official reference numbers
+(docs/official-code.md: Speed of the official code) were taken the same way: batch 1, eval, 4 warm-ups, median
+of 11. Results are printed and written (Markdown) with the machine and the command.
 """
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ import copy  # noqa: E402
 
 from kit.runtime import inference, precast_weights, resolve_device  # noqa: E402
 
-# Official code, unmodified, same machine class, fp32, 2 threads (official-spec.md §10; first pass).
+# Official code, unmodified, same machine class, fp32, 2 threads (docs/official-code.md: Speed of the official code).
 OFFICIAL_CPU_S = {"text encoding": 0.073, "template encoding": 0.132, "grounding step": 0.552,
                   "tracking step": 0.558}
 
@@ -139,7 +140,7 @@ def main(argv=None) -> None:
     if device.type == "cpu":
         torch.set_num_threads(args.threads)
     if args.weights:
-        from kit.checkpoint import load_model
+        from kit.weights.loading import load_model
         model = load_model(args.weights, device=device)
     else:
         model = build_model(get_preset(args.preset))

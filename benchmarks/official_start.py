@@ -46,7 +46,7 @@ finally:
 LOAD = """
 import sys, time
 t = time.perf_counter()
-from kit.checkpoint import load_model
+from kit.weights.loading import load_model
 model = load_model("official")
 peak = next(l for l in open("/proc/self/status") if l.startswith("VmHWM")).split()[1]
 print(f"@@ load_s={time.perf_counter() - t:.2f} peak_kib={peak}", file=sys.stderr)

@@ -26,10 +26,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from kit.checkpoint import load_model  # noqa: E402
 from kit.data import load_dataset  # noqa: E402
 from kit.evaluation.metrics import pixel_iou_xywh, sequence_curves  # noqa: E402
-from kit.evaluation.runner import read_rgb  # noqa: E402
+from kit.tracking.session import load_tracker, track_boxes  # noqa: E402
 from kit.tracking.tracker import Prompt, Tracker, TrackerConfig  # noqa: E402
 from kit.tracking.video import open_video  # noqa: E402
 
@@ -71,13 +70,7 @@ def semireal_clips(root: Path) -> list[Clip]:
 
 
 def track(tracker: Tracker, clip: Clip) -> np.ndarray:
-    frame = lambda f: f if isinstance(f, np.ndarray) else read_rgb(f)  # noqa: E731
-    state, (first,) = tracker.init(frame(clip.frames[0]), [Prompt(text=clip.sentence, box=tuple(clip.gt[0]))])
-    boxes = [first.box]
-    for f in clip.frames[1:]:
-        state, (result,) = tracker.step(state, frame(f))
-        boxes.append(result.box)
-    return np.array(boxes, float)
+    return track_boxes(tracker, clip.frames, Prompt(text=clip.sentence, box=tuple(clip.gt[0])))
 
 
 def score(pred: np.ndarray, clip: Clip) -> dict[str, float]:
@@ -110,7 +103,7 @@ def main(argv=None) -> dict:
         import torch
         torch.set_num_threads(args.threads)
     options = dict(parse_option(o) for o in args.option)
-    tracker = Tracker(load_model(args.weights), TrackerConfig(**options), device="cpu", precision=args.precision)
+    tracker = load_tracker(args.weights, "cpu", args.precision, **options)
     clips = [bunny_clip()] + semireal_clips(Path(args.data))
     rows, start = [], time.perf_counter()
     for clip in clips:

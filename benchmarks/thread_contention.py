@@ -20,6 +20,7 @@ benchmarks/results/thread_contention_<preset>.md.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import platform
@@ -57,6 +58,7 @@ def worker(args) -> None:
     policy = env.get("OMP_WAIT_POLICY") if torch_first else os.environ.get("OMP_WAIT_POLICY")  # at torch's load
 
     from kit.runtime import configure_threads
+    from kit.tracking.session import track_video
     from kit.tracking.tracker import Prompt, Tracker
     from kit.tracking.video import open_video
 
@@ -64,24 +66,24 @@ def worker(args) -> None:
         configure_threads()
     frames = [f for _, f in open_video(VIDEO)]
     example = json.loads((VIDEO.parent / "examples.json").read_text())[0]
-    model = build(args.preset)
-    tracker = Tracker(model, device="cpu")
-    state, _ = tracker.init(frames[0], [Prompt(text=example["text"], box=tuple(example["box"]))])
-    for frame in frames[1:3]:
-        state, _ = tracker.step(state, frame)
+    tracker = Tracker(build(args.preset), device="cpu")
+    run = track_video(tracker, itertools.cycle(frames), [Prompt(text=example["text"], box=tuple(example["box"]))])
+    for _ in itertools.islice(run, 3):   # warm-up: the start and two frames
+        pass
     print("ready", flush=True)
     sys.stdin.readline()
-    done, started, i = 0, time.perf_counter(), 3
-    while time.perf_counter() - started < args.seconds or done < 2:
-        state, _ = tracker.step(state, frames[i % len(frames)])
-        done, i = done + 1, i + 1
+    done, started = 0, time.perf_counter()
+    for _ in run:
+        done += 1
+        if time.perf_counter() - started >= args.seconds and done >= 2:
+            break
     seconds = time.perf_counter() - started
     print(json.dumps({"frames": done, "seconds": seconds, "threads": torch.get_num_threads(),
                       "policy": policy or ""}), flush=True)
 
 
 def build(preset: str):
-    from kit.checkpoint import load_model
+    from kit.weights.loading import load_model
     from kit.config import get_preset
     from kit.model import build_model
 

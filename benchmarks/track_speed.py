@@ -29,12 +29,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.model_speed import peaky_random_weights  # noqa: E402
-from kit.checkpoint import save_pretrained  # noqa: E402
+from kit.weights.checkpoint import save_pretrained  # noqa: E402
 from kit.config import get_preset  # noqa: E402
 from kit.model import build_model  # noqa: E402
 from kit.tracking.video import VideoWriter  # noqa: E402
 
-OFFICIAL_CPU_STEP_S = 0.558  # official tracking step alone, fp32, 2 threads (official-spec.md §10)
+# The official tracking step alone, fp32, 2 threads (docs/official-code.md: Speed of the official code).
+OFFICIAL_CPU_STEP_S = 0.558
 
 
 def make_video(path: Path, seconds: float, width: int = 1280, height: int = 720, fps: int = 30) -> Path:

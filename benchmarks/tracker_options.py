@@ -14,6 +14,7 @@ Writes benchmarks/results/tracker_options.md.
 from __future__ import annotations
 
 import argparse
+import itertools
 import platform
 import sys
 import time
@@ -24,11 +25,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from kit.checkpoint import load_model  # noqa: E402
 from kit.evaluation.runner import read_rgb  # noqa: E402
 from kit.evaluation.scoring import open_benchmark  # noqa: E402
-from kit.runtime import precast_weights  # noqa: E402
-from kit.tracking.tracker import Prompt, Tracker  # noqa: E402
+from kit.tracking.session import load_tracker, track_video  # noqa: E402
+from kit.tracking.tracker import Prompt  # noqa: E402
 
 THRESHOLDS = (0.05, 0.1, 0.15, 0.2, 0.3)
 
@@ -37,11 +37,10 @@ def scores_and_absence(tracker, sequences) -> tuple[np.ndarray, np.ndarray]:
     """Per frame (frame 0 excluded): the tracker's score and whether the target is really absent."""
     scores, absent = [], []
     for seq in sequences:
-        state, _ = tracker.init(read_rgb(seq.frames[0]), [Prompt(text=seq.sentence, box=tuple(seq.boxes[0]))])
-        for i in range(1, len(seq.frames)):
-            state, (result,) = tracker.step(state, read_rgb(seq.frames[i]))
-            scores.append(result.score)
-            absent.append(not seq.visible[i])
+        run = track_video(tracker, seq.frames, [Prompt(text=seq.sentence, box=tuple(seq.boxes[0]))])
+        for result in itertools.islice(run, 1, None):
+            scores.append(result.targets[0].score)
+            absent.append(not seq.visible[result.index])
     return np.array(scores), np.array(absent)
 
 
@@ -82,15 +81,11 @@ def several_targets(tracker, sequences, precision: str) -> list[str]:
             H, W = first.shape[:2]
             prompts = [Prompt(text=seq.sentence, box=tuple(seq.boxes[0]))]
             prompts += [Prompt(text=seq.sentence, box=other_box(seq.boxes[0], W, H, j)) for j in range(k - 1)]
-            state, _ = tracker.init(first, prompts)
             boxes = []
-            for path in seq.frames[1:]:
-                frame = read_rgb(path)
-                start = time.perf_counter()
-                state, results = tracker.step(state, frame)
-                seconds += time.perf_counter() - start
+            for result in itertools.islice(track_video(tracker, [first, *seq.frames[1:]], prompts), 1, None):
+                seconds += result.seconds
                 frames += 1
-                boxes.append(results[0].box)
+                boxes.append(result.targets[0].box)
             if k == 1:
                 alone[seq.name] = np.array(boxes)
             else:
@@ -111,15 +106,13 @@ def main(argv=None) -> None:
     p.add_argument("--precision", default="bf16")
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "tracker_options.md")
     args = p.parse_args(argv)
-    model = precast_weights(load_model(args.weights), args.precision)
-    tracker = Tracker(model, device="cpu", precision=args.precision)
+    tracker = load_tracker(args.weights, "cpu", args.precision)
     test = open_benchmark("synthetic", args.data, "test")
     sequences = [test[name] for name in test.names[:args.sequences]]
     scores, absent = scores_and_absence(tracker, sequences)
     multi = []
     for precision in ("fp32", "bf16"):   # batched bf16 kernels round differently: see the last column
-        multi += several_targets(Tracker(precast_weights(load_model(args.weights), precision), device="cpu",
-                                         precision=precision), sequences[:10], precision)
+        multi += several_targets(load_tracker(args.weights, "cpu", precision), sequences[:10], precision)
     command = "python benchmarks/tracker_options.py " + " ".join(sys.argv[1:] if argv is None else argv)
     text = "\n".join([
         "# Tracker options on the synthetic test split (bundled JointNLT-Lite unless noted)", "",

@@ -64,7 +64,7 @@ class StopRequests:
 def error_message(err: BaseException) -> str:
     """What the page says about a failure: the message of the errors we expect; for anything else the type
     and message (the traceback goes to the server log), and the page keeps working."""
-    from kit.checkpoint import CheckpointError
+    from kit.weights.checkpoint import CheckpointError
 
     if isinstance(err, (DemoInputError, CheckpointError)):
         return f"{WARNING} **{err}**"

@@ -6,12 +6,14 @@ import dataclasses
 import os
 from dataclasses import dataclass
 
+from kit.config import PRECISIONS
+
 
 @dataclass(frozen=True)
 class DemoConfig:
-    weights: str | None = None  # None = kit.checkpoint.default_weights(): $JOINTNLT_WEIGHTS, else the bundled Lite
+    weights: str | None = None  # None = kit.weights.loading.default_weights(): $JOINTNLT_WEIGHTS, else the bundled Lite
     device: str = "auto"        # CUDA when available, else CPU
-    precision: str = "auto"     # auto = demo.models.default_precision: bf16 on CUDA, fp32 for Lite on a CPU
+    precision: str = "auto"     # auto = kit.runtime.auto_precision: bf16 on CUDA, fp32 for Lite on a CPU
     # Caps: a longer video is tracked for its first `max_frames` frames, a larger one is down-scaled so that
     # neither side exceeds `max_side`, both with a message. Frames stream one at a time, so memory does not
     # grow with the video; the caps bound the time one run holds the model (~0.2 s/frame on 2 CPU cores).
@@ -23,7 +25,7 @@ class DemoConfig:
     keep_runs_s: int = 3600     # a run's output files are deleted after this (checked whenever a run starts)
 
 
-# Environment variable -> field. $JOINTNLT_WEIGHTS is read by kit.checkpoint.default_weights() itself.
+# Environment variable -> field. $JOINTNLT_WEIGHTS is read by kit.weights.loading.default_weights() itself.
 ENVIRONMENT = {"JOINTNLT_DEVICE": "device", "JOINTNLT_PRECISION": "precision",
                "JOINTNLT_DEMO_MAX_FRAMES": "max_frames", "JOINTNLT_DEMO_MAX_SIDE": "max_side",
                "JOINTNLT_DEMO_MAX_UPLOAD_MB": "max_upload_mb", "JOINTNLT_DEMO_CONCURRENCY": "concurrency"}
@@ -57,5 +59,5 @@ def _check(config: DemoConfig) -> None:
     for name in ("max_frames", "max_side", "max_upload_mb", "concurrency", "queue_size"):
         if getattr(config, name) < 1:
             raise ValueError(f"{name} must be at least 1, got {getattr(config, name)}")
-    if config.precision not in ("auto", "fp32", "bf16", "fp16", "int8"):
-        raise ValueError(f"precision must be auto, fp32, bf16, fp16 or int8, got {config.precision!r}")
+    if config.precision not in ("auto", *PRECISIONS):
+        raise ValueError(f"precision must be auto, {', '.join(PRECISIONS)}, got {config.precision!r}")

@@ -39,7 +39,8 @@ def official_status() -> tuple[bool, str]:
 
 def model_choices(start_ref: str) -> tuple[list[ModelChoice], list[str]]:
     """The models to offer (the one given at start-up first) and a note per model, available or not."""
-    from kit.checkpoint import BUNDLED_MODEL, WEIGHTS_NAME
+    from kit.weights.checkpoint import WEIGHTS_NAME
+    from kit.weights.loading import BUNDLED_MODEL
 
     choices, notes = [], []
     if start_ref.strip() not in (OFFICIAL, str(BUNDLED_MODEL)) and Path(start_ref) != BUNDLED_MODEL:
@@ -57,16 +58,3 @@ def model_choices(start_ref: str) -> tuple[list[ModelChoice], list[str]]:
     if start_ref.strip() == OFFICIAL and not available:
         choices.insert(0, ModelChoice(OFFICIAL, "JointNLT, the paper's model (the authors' checkpoint)"))
     return choices, notes
-
-
-def default_precision(device_type: str, config_name: str, cpu_bf16: bool | None = None) -> str:
-    """`auto`: bf16 on CUDA. On a CPU, the paper-size model in bf16 where the CPU has bf16 hardware (about
-    1.7x faster, boxes within 1e-2 of fp32) and fp32 elsewhere (bf16 is emulated there, several times
-    slower; int8 is the opt-in fast mode); the small models stay fp32 (no faster otherwise)."""
-    from kit.runtime import cpu_has_bf16
-
-    if device_type == "cuda":
-        return "bf16"
-    if not config_name.startswith("paper"):
-        return "fp32"
-    return "bf16" if (cpu_has_bf16() if cpu_bf16 is None else cpu_bf16) else "fp32"

@@ -1,13 +1,14 @@
 """The demo's work without Gradio: check what the user gave, ground or track the video, write the outputs of
 one run into its own folder. `demo.app` only turns these results into page updates.
 
-The frame loop mirrors `kit.track` (NL or NL+BB start, partial results kept when decoding fails or the user
-stops, one-line messages), with the demo's caps (`DemoConfig`) applied: frames are down-scaled so that
-neither side exceeds `max_side`, and at most `max_frames` frames are tracked. Boxes in the files and in the
-box field are in the original video's pixels; the annotated video is at the size that was tracked.
+The frames are tracked by `kit.tracking.session.track_video` (as `kit.track` does), with the demo's caps
+(`DemoConfig`) applied: frames are down-scaled so that neither side exceeds `max_side`, and at most
+`max_frames` frames are tracked. Boxes in the files and in the box field are in the original video's pixels;
+the annotated video is at the size that was tracked.
 """
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import re
@@ -15,7 +16,6 @@ import shutil
 import tempfile
 import threading
 import time
-import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,9 +24,11 @@ import cv2
 import numpy as np
 
 from demo.config import DemoConfig
-from kit.tracking.tracker import Prompt, TargetResult, Tracker, TrackerConfig, TrackerInputError, check_box
-from kit.tracking.video import (PALETTE, FrameBox, VideoError, VideoSource, VideoWriter, draw_results,
-                                open_video, write_boxes_csv, write_boxes_json, write_boxes_txt)
+from kit.tracking.boxfiles import write_box_files
+from kit.tracking.drawing import PALETTE, draw_results, overlay_attention
+from kit.tracking.session import ERROR, MAX_FRAMES, STOPPED, FrameResult, ground_first_frame, track_video
+from kit.tracking.tracker import Prompt, Tracker, TrackerConfig, TrackerInputError, check_box
+from kit.tracking.video import VideoError, VideoSource, VideoWriter, open_video
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES_DIR = REPO_ROOT / "assets" / "examples"
@@ -234,7 +236,7 @@ class ModelStore:
     @property
     def weights(self) -> str:
         """The model given at start-up: --weights, else $JOINTNLT_WEIGHTS, else the bundled Lite."""
-        from kit.checkpoint import default_weights
+        from kit.weights.loading import default_weights
 
         return self.config.weights or default_weights()
 
@@ -247,18 +249,17 @@ class ModelStore:
 
     def precision(self, ref: str | None = None) -> str:
         """The configured precision; `auto` depends on the device and, once loaded, on the model's size."""
-        from demo.models import default_precision
+        from kit.runtime import auto_precision
 
         if self.config.precision != "auto":
             return self.config.precision
         model = self._models.get(ref or self.weights)
-        return default_precision(self.device.type, getattr(getattr(model, "config", None), "name", ""))
+        return auto_precision(self.device.type, getattr(getattr(model, "config", None), "name", ""))
 
     def load(self, ref: str | None = None, progress: Callable[[int, int | None], None] | None = None):
         """The model of `ref` (default: the start-up one). A failed load raises the same error again on every
         call (no retry storm). `progress(bytes_done, bytes_total)` follows a download of the official model."""
-        from demo.models import default_precision
-        from kit.runtime import precast_weights
+        from kit.tracking.session import load_model_for
 
         ref = ref or self.weights
         with self._guard:
@@ -266,10 +267,7 @@ class ModelStore:
         with lock:
             if ref not in self._models and ref not in self._errors:
                 try:
-                    model = _load_weights(ref, self.device, progress)
-                    precision = self.config.precision if self.config.precision != "auto" else \
-                        default_precision(self.device.type, model.config.name)
-                    self._models[ref] = precast_weights(model, precision)
+                    self._models[ref], _, _ = load_model_for(ref, self.device, self.config.precision, progress)
                 except Exception as err:  # CheckpointError, or a broken file: shown on the page on every run
                     self._errors[ref] = err
             if ref in self._errors:
@@ -282,7 +280,7 @@ class ModelStore:
 
     def describe(self, ref: str | None = None) -> str:
         """One line for the page: which weights, on which device, in which precision, and its state."""
-        from kit.checkpoint import BUNDLED_MODEL
+        from kit.weights.loading import BUNDLED_MODEL
 
         weights = ref or self.weights
         name = ("JointNLT-Lite (bundled, `assets/jointnlt-lite`)" if Path(weights).resolve() == BUNDLED_MODEL
@@ -294,17 +292,6 @@ class ModelStore:
                  " (not loaded yet)")
         return (f"**Model:** {name}{state} · **device:** {self.device.type.upper()} · "
                 f"**precision:** {self.precision(weights)}")
-
-
-def _load_weights(ref: str, device, progress):
-    """load_model, with the official checkpoint's download reported to `progress`."""
-    from kit.checkpoint import load_model
-
-    if ref.strip() == "official":
-        from kit.weights.official import fetch_official
-
-        return load_model(fetch_official(progress=progress), device=device)
-    return load_model(ref, device=device)
 
 
 def first_line(err: BaseException) -> str:
@@ -355,107 +342,83 @@ def run(tracker: Tracker, request: RunRequest, config: DemoConfig, out_dir: Path
     before each frame; stopping keeps the results so far."""
     video = open_checked(request.video, config)
     prompt, notes = make_prompt(request, video)
-    frames = iter(video)
-    try:
-        _, first = next(frames)
-    except StopIteration:
-        raise DemoInputError(f"{request.video.name} has no frames") from None
-    except VideoError as err:
-        raise DemoInputError(_video_message(err)) from None
-    label = _label(request)
     started = time.perf_counter()
-    with warnings.catch_warnings(record=True) as caught:  # e.g. TextTruncatedWarning: a note, not an error
-        warnings.simplefilter("always")
-        try:
-            if request.mode == GROUND:
-                results = [tracker.ground(first, prompt)]
-            else:
-                state, results = tracker.init(first, [prompt])
-        except TrackerInputError as err:
-            raise DemoInputError(str(err)) from None
-    notes += [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
-    if results[0].found_by.startswith("category prior"):
-        notes.append(f"The first box comes from the ImageNet {results[0].found_by} (class activation map of the "
-                     f"ImageNet classifier), not from JointNLT's grounding; JointNLT tracks from it.")
-    elif request.category_prior and results[0].found_by == "grounding":
-        notes.append("The sentence names no ImageNet category, so the first box is JointNLT's own grounding.")
-    yield FirstFrame(draw_results(first, [(results[0].box, label, results[0].score)]),
-                     _original_box(results[0].box, video), results[0].score)
     if request.mode == GROUND:
-        rows = [_row(0, results[0], video)]
-        files = _write_box_files(out_dir, request, video, rows)
-        yield RunResult(1, None, files, [(0, results[0].score)], notes + scale_note(video, config),
+        frames, first = None, _checked(lambda: ground_first_frame(tracker, video, prompt))
+    else:
+        frames = _checked(lambda: track_video(tracker, video, [prompt], max_frames=config.max_frames,
+                                              should_stop=should_stop))
+        first = _checked(lambda: next(frames))
+    notes += first.warnings + _start_notes(request, first.targets[0].found_by)
+    result = first.targets[0]
+    yield FirstFrame(draw_results(first.frame, [(result.box, _label(request), result.score)]),
+                     first.box_row().box, result.score)
+    if frames is None:
+        files = write_box_files([first.box_row()], _boxes_stem(out_dir, request), _meta(request, video))
+        yield RunResult(1, None, files, [(0, result.score)], notes + scale_note(video, config),
                         seconds=time.perf_counter() - started)
         return
-    yield from _track(tracker, state, results[0], first, frames, video, request, config, out_dir, notes,
-                      started, should_stop)
+    yield from _track(frames, first, video, request, config, out_dir, notes, started)
 
 
-def _track(tracker, state, result, first, frames, video, request, config, out_dir, notes, started,
-           should_stop) -> Iterator[Progress | RunResult]:
-    """The frame loop; the video and box files are closed and written whatever ends it."""
-    notes, label = notes + scale_note(video, config), _label(request)
-    rows, total = [_row(0, result, video)], min(video.num_frames or config.max_frames, config.max_frames)
+def _checked(start: Callable):
+    """start(), its VideoError or TrackerInputError (nothing was tracked) turned into a message for the page."""
+    try:
+        return start()
+    except VideoError as err:
+        raise DemoInputError(_video_message(err)) from None
+    except TrackerInputError as err:
+        raise DemoInputError(str(err)) from None
+
+
+def _start_notes(request: RunRequest, found_by: str) -> list[str]:
+    if found_by.startswith("category prior"):
+        return [f"The first box comes from the ImageNet {found_by} (class activation map of the ImageNet "
+                f"classifier), not from JointNLT's grounding; JointNLT tracks from it."]
+    if request.category_prior and found_by == "grounding":
+        return ["The sentence names no ImageNet category, so the first box is JointNLT's own grounding."]
+    return []
+
+
+def _track(frames, first: FrameResult, video, request, config, out_dir, notes, started
+           ) -> Iterator[Progress | RunResult]:
+    """Draws each tracked frame into the annotated video; the video and box files are closed and written
+    whatever ends the run."""
+    notes = notes + scale_note(video, config)
+    rows, total = [], min(video.num_frames or config.max_frames, config.max_frames)
     path = out_dir / f"{_safe_stem(request.video)}_tracked.mp4"
-    stopped = False
     with VideoWriter(path, video.fps, video.width, video.height) as writer:
         try:
-            writer.write(draw_results(first, [(result.box, label, result.score)]))
-            yield Progress(1, total, time.perf_counter() - started)
-            for index, frame in frames:
-                if index >= config.max_frames:  # a frame past the cap was read: the video was longer
-                    notes.append(length_note(config, video.num_frames))
-                    break
-                if should_stop():
-                    notes.append(f"Stopped at your request after {len(rows)} frames; their boxes are kept.")
-                    stopped = True
-                    break
-                search_box = state.targets[0].box  # the search region is centred on the previous box
-                state, (result,) = tracker.step(state, frame)
-                rows.append(_row(index, result, video))
-                if request.attention and "target" in result.attention:
-                    frame = overlay_attention(frame, result.attention["target"], search_box,
-                                              tracker.config.search_factor)
-                writer.write(draw_results(frame, [(result.box, label, result.score)]))
+            for result in itertools.chain([first], frames):
+                rows.append(result.box_row())
+                writer.write(_drawn(result, request))
                 yield Progress(len(rows), total, time.perf_counter() - started)
-        except (VideoError, TrackerInputError) as err:
-            message = _video_message(err) if isinstance(err, VideoError) else str(err)
-            notes.append(f"Stopped: {message}; kept the boxes of the {len(rows)} frames tracked before it.")
-            stopped = True
         finally:
-            files = _write_box_files(out_dir, request, video, rows)
+            files = write_box_files(rows, _boxes_stem(out_dir, request), _meta(request, video))
+    notes += _end_notes(frames, video, config, len(rows))
     seconds = time.perf_counter() - started
     notes.append(f"Tracked {len(rows)} frames in {seconds:.1f} s ({len(rows) / max(seconds, 1e-9):.1f} frames/s).")
-    yield RunResult(len(rows), path, files, [(r.frame, r.score) for r in rows], notes, stopped, seconds,
-                    last_frame_s=(len(rows) - 1) / video.fps if video.fps else 0.0)
+    yield RunResult(len(rows), path, files, [(r.frame, r.score) for r in rows], notes, frames.end in (STOPPED, ERROR),
+                    seconds, last_frame_s=(len(rows) - 1) / video.fps if video.fps else 0.0)
 
 
-def overlay_attention(frame: np.ndarray, attention: np.ndarray, search_box, search_factor: float,
-                      strength: float = 0.5) -> np.ndarray:
-    """Blend the target query's (TQ + TC) attention over the search tokens onto the frame, where the search
-    region lay: a square of side ceil(sqrt(w·h)·factor) centred on the previous box (`sample_target`)."""
-    x, y, w, h = (float(v) for v in search_box)
-    side = math.ceil(math.sqrt(max(w * h, 1.0)) * search_factor)
-    left, top = round(x + 0.5 * w - side * 0.5), round(y + 0.5 * h - side * 0.5)
-    heat = np.asarray(attention, dtype=np.float32)
-    heat = heat / max(float(heat.max()), 1e-12)
-    cell = side / heat.shape[1]
-    # Token (u, v) covers pixels [left + u·cell, left + (u+1)·cell): map token centres onto pixel centres.
-    warp = np.float32([[cell, 0, left + 0.5 * cell - 0.5], [0, cell, top + 0.5 * cell - 0.5]])
-    H, W = frame.shape[:2]
-    heat = cv2.warpAffine(heat, warp, (W, H), flags=cv2.INTER_LINEAR, borderValue=0)
-    colour = cv2.applyColorMap((heat * 255).astype(np.uint8), cv2.COLORMAP_JET)[..., ::-1]
-    alpha = (strength * heat)[..., None]
-    return (frame * (1 - alpha) + colour * alpha).astype(np.uint8)
+def _drawn(result: FrameResult, request: RunRequest) -> np.ndarray:
+    target, frame = result.targets[0], result.frame
+    if request.attention and "target" in target.attention:
+        frame = overlay_attention(frame, target.attention["target"], target.search_box)
+    return draw_results(frame, [(target.box, _label(request), target.score)])
 
 
-def _original_box(box, video: VideoSource) -> tuple[float, float, float, float]:
-    return tuple(float(v) / video.scale for v in box)
-
-
-def _row(index: int, result: TargetResult, video: VideoSource) -> FrameBox:
-    box = _original_box(result.box, video) if result.present else None
-    return FrameBox(index, box, float(result.score), result.present)
+def _end_notes(frames, video: VideoSource, config: DemoConfig, done: int) -> list[str]:
+    if frames.end == MAX_FRAMES:
+        return [length_note(config, video.num_frames)]
+    if frames.end == STOPPED:
+        return [f"Stopped at your request after {done} frames; their boxes are kept."]
+    if frames.end == ERROR:
+        err = frames.error
+        message = _video_message(err) if isinstance(err, VideoError) else str(err)
+        return [f"Stopped: {message}; kept the boxes of the {done} frames tracked before it."]
+    return []
 
 
 def _label(request: RunRequest) -> str:
@@ -468,16 +431,16 @@ def _safe_stem(path: Path) -> str:
     return re.sub(r"[^A-Za-z0-9_-]+", "_", path.stem).strip("_")[:40] or "video"
 
 
-def _write_box_files(out_dir: Path, request: RunRequest, video: VideoSource, rows: list[FrameBox]) -> list[Path]:
-    """`<video>_boxes.txt/.csv/.json`; the JSON also says what was run on which video."""
-    paths = [out_dir / f"{_safe_stem(request.video)}_boxes{suffix}" for suffix in (".txt", ".csv", ".json")]
+def _boxes_stem(out_dir: Path, request: RunRequest) -> Path:
+    """`<video>_boxes`: the box files are `<video>_boxes.txt/.csv/.json`."""
+    return out_dir / f"{_safe_stem(request.video)}_boxes"
+
+
+def _meta(request: RunRequest, video: VideoSource) -> dict:
+    """What the JSON box file says about the run."""
     w, h = video.original_size
-    meta = {"video": request.video.name, "text": request.text, "mode": request.mode, "fps": video.fps,
+    return {"video": request.video.name, "text": request.text, "mode": request.mode, "fps": video.fps,
             "width": w, "height": h, "tracked_size": [video.width, video.height]}
-    write_boxes_txt(paths[0], rows)
-    write_boxes_csv(paths[1], rows)
-    write_boxes_json(paths[2], meta, rows)
-    return paths
 
 
 # --- run folders -----------------------------------------------------------------------------------------

@@ -16,7 +16,3 @@ def xywh_to_xyxy(b: torch.Tensor) -> torch.Tensor:
     x, y, w, h = b.unbind(-1)
     return torch.stack([x, y, x + w, y + h], dim=-1)
 
-
-def xyxy_to_xywh(b: torch.Tensor) -> torch.Tensor:
-    x0, y0, x1, y1 = b.unbind(-1)
-    return torch.stack([x0, y0, x1 - x0, y1 - y0], dim=-1)

@@ -9,6 +9,17 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any
 
+# The precisions a model runs in (kit.runtime applies them): fp32; bf16 and fp16 = autocast; int8 = int8 encoder
+# weights, CPU inference only. Training takes the first three.
+PRECISIONS = ("fp32", "bf16", "fp16", "int8")
+TRAINING_PRECISIONS = PRECISIONS[:3]
+
+# The crops the model sees, as official: a square of side sqrt(w*h) x factor around the target, resized to
+# `ModelConfig.template_size` / `search_size`. Training (`DataConfig`) and tracking (`TrackerConfig`) take
+# these, and must agree.
+TEMPLATE_FACTOR = 2.0
+SEARCH_FACTOR = 5.0
+
 # Every kit pipeline normalises images with these (kit.tracking.crops.normalize).
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -47,7 +58,7 @@ class VisionConfig:
     patch_size: int = 4
     mlp_ratio: float = 4.0
     drop_path_rate: float = 0.2
-    # Where `kit.model.pretrained.build_pretrained_model` takes the encoder's weights when a training run
+    # Where `kit.weights.pretrained.build_pretrained_model` takes the encoder's weights when a training run
     # starts from scratch: "package" (an offline pip package), a local file, "timm" or a Hub id (these two
     # download), None = random. Never read when weights come from a checkpoint.
     pretrained: str | None = None
@@ -61,7 +72,7 @@ class VisionConfig:
 class LanguageConfig:
     """The text encoder: any `transformers` BERT-family model, built from `hf_config`.
     `pretrained` ("package", a local folder, or a Hub id that downloads; None = random) is only read by
-    `kit.model.pretrained.build_pretrained_model`, when a training run starts from scratch."""
+    `kit.weights.pretrained.build_pretrained_model`, when a training run starts from scratch."""
 
     model_type: str = "bert"
     hf_config: dict[str, Any] = field(default_factory=lambda: dict(BERT_BASE_UNCASED))
@@ -181,7 +192,8 @@ def paper() -> ModelConfig:
 
 
 def mini_test() -> ModelConfig:
-    """The small random-weight variant of the golden parity files (`golden-mini/README.md`)."""
+    """The small random-weight model that the golden parity files (outputs of the official code, read by the
+    parity tests) were made with."""
     return ModelConfig(
         name="mini_test",
         vision=VisionConfig(embed_dim=32, depths=(2, 2, 2), num_heads=(1, 2, 4)),

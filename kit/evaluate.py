@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 
 from kit.cli import EXIT_BAD_INPUT, EXIT_OK, EXIT_STOPPED, THREADS_HELP, report_unexpected
+from kit.config import PRECISIONS
 TRACKING_BENCHMARKS = ("lasot", "tnl2k", "otb", "synthetic")
 TITLES = {"lasot": "LaSOT", "tnl2k": "TNL2K", "otb": "OTB99-lang", "synthetic": "Synthetic"}
 
@@ -49,7 +50,7 @@ def _model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--weights", help="official .pth.tar, a folder of ours, or hf://owner/repo (default: "
                    "$JOINTNLT_WEIGHTS, else the bundled JointNLT-Lite)")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 or auto (default)")
-    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16", "int8"],
+    p.add_argument("--precision", default="fp32", choices=PRECISIONS,
                    help="int8: CPU, int8 encoders (the fast paper-model mode without bf16 hardware)")
     p.add_argument("--threads", help=THREADS_HELP)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -131,7 +132,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> int:
     args = parse_args(argv)
     args.command_line = "python -m kit.evaluate " + shlex.join(map(str, sys.argv[1:] if argv is None else argv))
-    from kit.checkpoint import CheckpointError
+    from kit.weights.checkpoint import CheckpointError
     from kit.data import DatasetFormatError
     from kit.evaluation.results import ResultFileError
 
@@ -151,14 +152,11 @@ def main(argv=None) -> int:
 # --- run -------------------------------------------------------------------------------------------------
 
 def _tracker(args, reground_below: float | None = None):
-    from kit.checkpoint import load_model
-    from kit.runtime import configure_threads, precast_weights, resolve_device
-    from kit.tracking.tracker import Tracker, TrackerConfig
+    from kit.runtime import configure_threads
+    from kit.tracking.session import load_tracker
 
-    device = resolve_device(args.device)
     configure_threads(getattr(args, "threads", None))
-    model = precast_weights(load_model(args.weights, device=device), args.precision)
-    return Tracker(model, TrackerConfig(reground_below=reground_below), device=device, precision=args.precision)
+    return load_tracker(args.weights, args.device, args.precision, reground_below=reground_below)
 
 
 def _machine(device) -> str:
@@ -256,7 +254,7 @@ def cmd_score(args) -> int:
 
 # --- grounding -------------------------------------------------------------------------------------------
 
-def _synthetic_refs(root: Path, split: str):
+def synthetic_refs(root: Path, split: str):
     """The synthetic grounding images as referring expressions (one sentence each)."""
     from kit.data import ReferredObject, load_dataset
 
@@ -271,24 +269,23 @@ def with_next_sentences(refs: list) -> list:
     return [dataclasses.replace(r, sentences=refs[(i + 1) % len(refs)].sentences) for i, r in enumerate(refs)]
 
 
-def _grounding(args, root: Path, split: str, split_by: str, protocols, out: Path | None, model=None, device=None,
+def run_grounding(args, root: Path, split: str, split_by: str, protocols, out: Path | None, model=None, device=None,
                dataset: str = "refcocog"):
-    from kit.checkpoint import load_model
     from kit.data import RefCOCOg
     from kit.evaluation.grounding import evaluate_grounding, grounding_rows
     from kit.evaluation.report import csv_text, markdown_table
-    from kit.runtime import configure_threads, precast_weights, resolve_device
+    from kit.runtime import configure_threads
+    from kit.tracking.session import load_model_for
 
     if dataset == "synthetic":
-        data = _synthetic_refs(root, split or "grounding_test")
+        data = synthetic_refs(root, split or "grounding_test")
     else:
         data = RefCOCOg(root, split=split or "val", split_by=split_by)
     if getattr(args, "wrong_sentences", False):
         data = with_next_sentences(list(data))
     if model is None:
-        device = resolve_device(args.device)
         configure_threads(getattr(args, "threads", None))
-        model = precast_weights(load_model(args.weights, device=device), args.precision)
+        model, device, _ = load_model_for(args.weights, args.device, args.precision)
     results, records = evaluate_grounding(model, data, protocols, device, args.precision, progress=not args.quiet)
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
@@ -302,7 +299,7 @@ def cmd_ground(args) -> int:
     from kit.evaluation.report import markdown_table
 
     protocols = ["one_per_ref"] if args.dataset == "synthetic" else args.protocol  # one sentence per image
-    results = _grounding(args, args.root, args.split, args.split_by, protocols, args.out, dataset=args.dataset)
+    results = run_grounding(args, args.root, args.split, args.split_by, protocols, args.out, dataset=args.dataset)
     print(markdown_table(grounding_rows(results)), end="")
     return EXIT_OK
 
@@ -348,11 +345,12 @@ def cmd_paper_table(args) -> int:
         if root is None:
             print(f"note: {TITLES.get(name, 'RefCOCOg')} skipped (no --data-root-{name})", file=sys.stderr)
         elif name == "refcocog":
-            results = _grounding(args, root, "val", "google", ["one_per_ref", "per_expression"],
+            results = run_grounding(args, root, "val", "google", ["one_per_ref", "per_expression"],
                                  args.results / "refcocog", tracker.model, tracker.device)
             rows += _grounding_rows(results)
         else:
-            # The official test-time sentence reader: the paper's numbers were measured with it (spec §4.1).
+            # The official test-time sentence reader: the paper's numbers were measured with it
+            # (docs/official-code.md, quirk 10).
             dataset = open_benchmark(name, root, sentence_mode="official_test")
             names = {init: f"jointnlt-{init}" for init in args.inits}
             for init, tracker_name in names.items():

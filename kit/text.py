@@ -1,7 +1,7 @@
 """Sentences to the 40 token ids the model reads: the official BERT WordPiece tokenisation.
 
 Also the three ways to read a sentence file (`nlp.txt`, `language.txt`, ...): the official test-time and
-training-time readers, kept for parity, and the clean reader we use by default (spec §4.1, §8 #10).
+training-time readers, kept for parity, and the clean reader we use by default (docs/official-code.md: Text, quirk 10).
 """
 from __future__ import annotations
 
@@ -181,11 +181,10 @@ def clean_sentence_from_file(path: str | Path) -> str:
 
 
 def official_sentence_from_file(path: str | Path) -> str:
-    """PRESERVE for parity with the paper's test numbers (spec §4.1, §8 #10): the official test-time reader
-    `str(np.loadtxt(path, delimiter=',', dtype=str))`. Text after '#' is dropped as a comment; a sentence
-    with commas, or one on several lines, becomes the repr of a numpy array (`"['a man' ' riding a bike']"`)
-    whose brackets and quotes are then tokenised; an empty file gives '[]'. Use clean_sentence_from_file
-    otherwise."""
+    """PRESERVE for parity with the paper's test numbers (docs/official-code.md, quirk 10): the official test-time
+    reader `str(np.loadtxt(path, delimiter=',', dtype=str))`. Text after '#' is dropped as a comment; a sentence with
+    commas, or one on several lines, becomes the repr of a numpy array (`"['a man' ' riding a bike']"`) whose brackets
+    and quotes are then tokenised; an empty file gives '[]'. Use clean_sentence_from_file otherwise."""
     with warnings.catch_warnings():  # numpy ≥ 1.23 notes that blank lines no longer count towards max_rows
         warnings.filterwarnings("ignore", message="Input line", category=UserWarning)
         return str(np.loadtxt(path, delimiter=",", dtype=str))
@@ -196,7 +195,7 @@ _PANDAS_NA = frozenset({"", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-
 
 
 def first_field_sentence(path: str | Path) -> str:
-    """PRESERVE for training parity (spec §5.2): the official training-time reader
+    """PRESERVE for training parity (docs/official-code.md, quirk 10): the official training-time reader
     `pandas.read_csv(path, header=None, dtype=str)[0][0]`, i.e. the text before the first comma of the first
     non-blank line ("quoted, fields" are one field, "" is an escaped quote), without pandas. Where pandas
     fails (empty file, unterminated quote, a later line with more fields) or gives NaN (an empty or 'NA'-like

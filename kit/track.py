@@ -13,12 +13,13 @@ tracked so far are written). Every error is one line on stderr.
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
 import time
-import warnings
 from pathlib import Path
 
 from kit.cli import EXIT_BAD_INPUT, EXIT_OK, EXIT_STOPPED, THREADS_HELP, report_unexpected
+from kit.config import PRECISIONS
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -32,8 +33,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, help="annotated video (H.264 .mp4)")
     p.add_argument("--boxes", action="append", default=[], type=Path, help="box file: .txt, .csv or .json")
     p.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
-    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16", "int8"],
-                   help="int8: CPU, int8 encoders (the fast paper-model mode without bf16 hardware)")
+    p.add_argument("--precision", default="fp32", choices=["auto", *PRECISIONS],
+                   help="int8: CPU, int8 encoders (the fast paper-model mode without bf16 hardware); auto: bf16 on "
+                        "CUDA and for the paper model on a CPU with bf16 hardware, else fp32")
     p.add_argument("--threads", help=THREADS_HELP)
     p.add_argument("--reground-below", type=float, help="re-ground when the score stays below this")
     p.add_argument("--absent-below", type=float, help="report the target absent below this score")
@@ -74,36 +76,31 @@ class InputError(Exception):
 
 
 def run(args) -> int:
-    from kit.checkpoint import CheckpointError
+    from kit.tracking.boxfiles import BOX_FORMATS
+    from kit.tracking.session import track_video
     from kit.tracking.tracker import Prompt, TrackerInputError
     from kit.tracking.video import VideoError, open_video
+    from kit.weights.checkpoint import CheckpointError
 
-    prompts = _prompts(args)
+    prompts = _prompts(args, BOX_FORMATS)
     try:
         video = open_video(args.video)
         tracker = _tracker(args)
-        frames = iter(video)
-        _, first = next(frames)
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            state, results = tracker.init(first, [Prompt(text=t, box=b) for t, b in prompts])
-        for w in caught:
-            print(f"warning: {w.message}", file=sys.stderr)
-    except StopIteration:
-        raise InputError(f"{args.video} has no frames") from None
+        frames = track_video(tracker, video, [Prompt(text=t, box=b) for t, b in prompts],
+                             max_frames=args.max_frames)
+        first = next(frames)
     except (VideoError, CheckpointError, TrackerInputError, ValueError, TypeError, FileNotFoundError) as err:
         raise InputError(str(err)) from None
-    return _track_video(args, video, frames, first, tracker, state, results, [t for t, _ in prompts])
+    for message in first.warnings:
+        print(f"warning: {message}", file=sys.stderr)
+    return _track(args, video, first, frames, [t for t, _ in prompts])
 
 
-BOX_FORMATS = (".txt", ".csv", ".json")
-
-
-def _prompts(args) -> list[tuple[str | None, tuple | None]]:
+def _prompts(args, formats) -> list[tuple[str | None, tuple | None]]:
     for path in args.boxes:
-        if path.suffix.lower() not in BOX_FORMATS:
+        if path.suffix.lower() not in formats:
             raise InputError(f"--boxes {path}: unknown box file type {path.suffix or '(none)'!r}; use one of "
-                             f"{', '.join(BOX_FORMATS)}")
+                             f"{', '.join(formats)}")
     if len(args.box) > max(len(args.text), 1):
         raise InputError(f"{len(args.box)} boxes but {len(args.text)} sentences: give one --text per --box")
     texts = args.text or [None]
@@ -116,47 +113,40 @@ def _prompts(args) -> list[tuple[str | None, tuple | None]]:
 
 
 def _tracker(args):
-    from kit.checkpoint import load_model
-    from kit.runtime import configure_threads, precast_weights, resolve_device
-    from kit.tracking.tracker import Tracker, TrackerConfig
+    from kit.runtime import configure_threads
+    from kit.tracking.session import load_tracker
 
-    device = resolve_device(args.device)
     configure_threads(args.threads)
-    model = precast_weights(load_model(args.weights, device=device), args.precision)
-    config = TrackerConfig(reground_below=args.reground_below, absent_below=args.absent_below,
-                           category_prior=args.category_prior, motion_prior=args.motion_prior,
-                           max_scale_change=args.max_scale_change)
-    return Tracker(model, config, device=device, precision=args.precision)
+    return load_tracker(args.weights, args.device, args.precision, reground_below=args.reground_below,
+                        absent_below=args.absent_below, category_prior=args.category_prior,
+                        motion_prior=args.motion_prior, max_scale_change=args.max_scale_change)
 
 
-def _track_video(args, video, frames, first, tracker, state, results, texts) -> int:
-    """The frame loop; box files are (re)written at the end whatever happens, so partial results are kept."""
+def _track(args, video, first, frames, texts) -> int:
+    """Draws and counts the frames of `frames` (a `VideoRun`); box files are written at the end whatever
+    happens, so partial results are kept."""
     from tqdm import tqdm
 
-    from kit.tracking.video import VideoError, VideoWriter
+    from kit.tracking.session import ERROR
 
-    rows = [[_row(0, r)] for r in results]  # per target, one FrameBox per frame
-    for k, r in enumerate(results):
+    for k, r in enumerate(first.targets):
         if r.found_by.startswith("category prior") and not args.quiet:
             print(f"target {k}: first box from the ImageNet {r.found_by} (not JointNLT's grounding)", file=sys.stderr)
-    writer = VideoWriter(args.out, video.fps, video.width, video.height) if args.out else None
+    rows = [[] for _ in texts]   # per target, one FrameBox per frame
+    writer = _writer(args, video)
     total = min(filter(None, [video.num_frames, args.max_frames]), default=None)
     bar = tqdm(total=total, unit="frame", disable=args.quiet, desc="tracking")
     status, started = EXIT_OK, time.perf_counter()
     try:
-        _write_frame(writer, first, results, texts)
-        bar.update(1)
-        for index, frame in frames:
-            if args.max_frames and index >= args.max_frames:
-                break
-            state, results = tracker.step(state, frame)
-            for k, r in enumerate(results):
-                rows[k].append(_row(index, r))
-            _write_frame(writer, frame, results, texts)
+        for result in itertools.chain([first], frames):
+            for k, target_rows in enumerate(rows):
+                target_rows.append(result.box_row(k))
+            if writer is not None:
+                writer.write(_drawn(result, texts))
             bar.update(1)
-    except VideoError as err:
-        print(f"error: {err}; kept the boxes of the {len(rows[0])} frames tracked", file=sys.stderr)
-        status = EXIT_STOPPED
+        if frames.end == ERROR:
+            print(f"error: {frames.error}; kept the boxes of the {len(rows[0])} frames tracked", file=sys.stderr)
+            status = EXIT_STOPPED
     except KeyboardInterrupt:
         print(f"error: interrupted; kept the boxes of the {len(rows[0])} frames tracked", file=sys.stderr)
         status = EXIT_STOPPED
@@ -172,36 +162,27 @@ def _track_video(args, video, frames, first, tracker, state, results, texts) -> 
     return status
 
 
-def _row(index, result):
-    from kit.tracking.video import FrameBox
+def _writer(args, video):
+    from kit.tracking.video import VideoWriter
 
-    return FrameBox(index, tuple(float(v) for v in result.box) if result.present else None, result.score,
-                    result.present)
+    return VideoWriter(args.out, video.fps, video.width, video.height) if args.out else None
 
 
-def _write_frame(writer, frame, results, texts):
-    from kit.tracking.video import draw_results
+def _drawn(result, texts):
+    from kit.tracking.drawing import draw_results
 
-    if writer is not None:
-        writer.write(draw_results(frame, [(r.box if r.present else None, t or "", r.score)
-                                          for r, t in zip(results, texts)]))
+    return draw_results(result.frame, [(r.box if r.present else None, t or "", r.score)
+                                       for r, t in zip(result.targets, texts)])
 
 
 def _write_box_files(args, video, texts, rows):
-    from kit.tracking.video import write_boxes_csv, write_boxes_json, write_boxes_txt
+    from kit.tracking.boxfiles import write_box_files
 
     for path in args.boxes:
         for k, target_rows in enumerate(rows):
             out = path if len(rows) == 1 else path.with_name(f"{path.stem}_{k}{path.suffix}")
-            suffix = out.suffix.lower()
-            if suffix == ".csv":
-                write_boxes_csv(out, target_rows)
-            elif suffix == ".json":
-                meta = dict(video=str(args.video), text=texts[k], fps=video.fps, width=video.width,
-                            height=video.height)
-                write_boxes_json(out, meta, target_rows)
-            else:  # .txt (checked before tracking)
-                write_boxes_txt(out, [r.box for r in target_rows])
+            meta = dict(video=str(args.video), text=texts[k], fps=video.fps, width=video.width, height=video.height)
+            write_box_files(target_rows, out, meta)
 
 
 if __name__ == "__main__":

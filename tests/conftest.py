@@ -31,7 +31,7 @@ def tiny_weights(tmp_path_factory):
     for tests of the tracker, the CLI and the evaluation runner that need a checkpoint on disk."""
     import torch
 
-    from kit.checkpoint import save_pretrained
+    from kit.weights.checkpoint import save_pretrained
     from kit.config import get_preset
     from kit.model import build_model
 

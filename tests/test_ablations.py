@@ -2,6 +2,7 @@
 import pytest
 import torch
 
+from kit.model.record import record
 from kit.config import VARIANTS, get_preset
 from kit.model import build_model
 
@@ -43,10 +44,10 @@ def _touches(names, prefix):
 def test_variant_forward_backward(variant):
     model = _tiny(variant).train()
     ids, mask, search, search_mask, template, template_mask = _inputs(model.config)
-    grounding = model(ids, mask, search, search_mask, mode="grounding")
+    text, image = model.encode_text(ids, mask), model.encode_image(search, search_mask)
+    grounding = model.ground(text, image)
     temporal = torch.cat([grounding.roi_feature.flatten(2)] * 2, dim=-1)   # 72 RoI tokens, gradients flow
-    tracking = model(ids, mask, search, search_mask, mode="tracking", template_img=template,
-                     template_mask=template_mask, temporal=temporal)
+    tracking = model.track(text, model.encode_image(template, template_mask), image, temporal)
     for pred in (grounding, tracking):
         assert pred.boxes.shape == (B, 4) and pred.roi_feature.shape == (B, 256, 6, 6)
         assert torch.isfinite(pred.boxes).all()
@@ -85,10 +86,9 @@ def test_temporal_clue_changes_prediction_only_with_a_temporal_module(variant):
 def test_nl_cls_token_joins_the_temporal_memory_only_in_the_full_model(variant, expected_memory):
     model = _tiny(variant).eval()
     ids, mask, search, search_mask, template, template_mask = _inputs(model.config)
-    trace = {}
-    with torch.inference_mode():
+    with torch.inference_mode(), record(model) as trace:
         text, s = model.encode_text(ids, mask), model.encode_image(search, search_mask)
-        model.track(text, model.encode_image(template, template_mask), s, torch.randn(B, 256, 72), trace=trace)
+        model.track(text, model.encode_image(template, template_mask), s, torch.randn(B, 256, 72))
     clue, memory = trace["temporal_decoder"]
     assert memory.shape == (expected_memory, B, 256) and clue.shape == (1, B, 256)
 

@@ -19,7 +19,9 @@ from video_files import zero_frame_video
 from demo import pipeline
 from demo.config import DemoConfig, config_from_env
 from demo.pipeline import GROUND, TRACK_NL, TRACK_NLBB, DemoInputError, RunRequest
-from kit.tracking.video import open_video, read_boxes_txt
+from kit.tracking.boxfiles import read_boxes_txt
+from kit.tracking.drawing import overlay_attention
+from kit.tracking.video import open_video
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SYNTHETIC = REPO_ROOT / "assets" / "examples" / "synthetic.mp4"
@@ -228,7 +230,7 @@ def test_attention_overlay_lies_on_the_search_region(store, tmp_path):
     attention = np.zeros((10, 10), np.float32)
     attention[0, 9] = 1.0  # top-right token of the search region
     # box 20x20 at (100,100): search region side ceil(20*5)=100 around its centre -> x 60..160, y 60..160
-    out = pipeline.overlay_attention(frame, attention, (100, 100, 20, 20), search_factor=5.0)
+    out = overlay_attention(frame, attention, (60, 60, 100, 100))
     weight = out.sum(axis=2).astype(float)
     ys, xs = np.indices(weight.shape)
     centre = ((xs * weight).sum() / weight.sum(), (ys * weight).sum() / weight.sum())
@@ -270,7 +272,7 @@ def test_the_bundled_model_is_the_default(monkeypatch):
 
 
 def test_weights_that_cannot_load_are_reported_on_every_run(tmp_path):
-    from kit.checkpoint import CheckpointError
+    from kit.weights.checkpoint import CheckpointError
 
     store = pipeline.ModelStore(DemoConfig(weights=str(tmp_path / "missing.pth.tar")))
     for _ in range(2):

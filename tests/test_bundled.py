@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from kit import checkpoint
-from kit.checkpoint import BUNDLED_MODEL, CheckpointError, load_model, load_pretrained, save_pretrained
+from kit.weights import checkpoint, loading
+from kit.weights.checkpoint import CheckpointError, load_pretrained, save_pretrained
+from kit.weights.loading import BUNDLED_MODEL, load_model
 from kit.config import get_preset
 from kit.model import build_model
 from kit.train.export import export
@@ -20,7 +21,7 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "assets" / "examples"
 def require_packages():
     import importlib.util
 
-    from kit.model.pretrained import PACKAGES
+    from kit.weights.pretrained import PACKAGES
 
     for package in PACKAGES.values():
         module = package.module
@@ -33,7 +34,7 @@ def require_packages():
 @pytest.fixture(scope="module")
 def lite_model():
     require_packages()
-    from kit.model.pretrained import build_pretrained_model
+    from kit.weights.pretrained import build_pretrained_model
 
     torch.manual_seed(0)
     return build_pretrained_model(get_preset("lite"))
@@ -81,7 +82,7 @@ def test_the_bundled_model_is_the_default_and_small(monkeypatch):
     require_packages()
     monkeypatch.delenv("JOINTNLT_WEIGHTS", raising=False)
     assert (BUNDLED_MODEL / "model.safetensors").stat().st_size <= 30 * 2**20
-    assert checkpoint.default_weights() == str(BUNDLED_MODEL)
+    assert loading.default_weights() == str(BUNDLED_MODEL)
     model = load_model()
     assert model.config.name == "lite" and not model.training
     monkeypatch.setenv("JOINTNLT_WEIGHTS", "/nowhere/weights")
@@ -105,7 +106,8 @@ def _example_auc(mode: str) -> tuple[float, float]:
     """AUC (%) of the bundled model and of the static first box on the synthetic example clip."""
     from kit.evaluation.metrics import sequence_curves
     from kit.tracking.tracker import Prompt, Tracker
-    from kit.tracking.video import open_video, read_boxes_txt
+    from kit.tracking.boxfiles import read_boxes_txt
+    from kit.tracking.video import open_video
 
     example = next(e for e in json.loads((EXAMPLES / "examples.json").read_text()) if e["file"] == "synthetic.mp4")
     gt = read_boxes_txt(EXAMPLES / example["groundtruth"])
@@ -137,7 +139,8 @@ def test_the_cli_runs_the_bundled_model_on_the_examples(example, extra, tmp_path
     alone (NL), the bundled model, nothing downloaded (conftest puts the Hub client offline)."""
     from kit.cli import EXIT_OK
     from kit.track import main
-    from kit.tracking.video import open_video, read_boxes_txt
+    from kit.tracking.boxfiles import read_boxes_txt
+    from kit.tracking.video import open_video
 
     require_packages()
     monkeypatch.delenv("JOINTNLT_WEIGHTS", raising=False)

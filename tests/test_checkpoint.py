@@ -15,10 +15,11 @@ import pytest
 import torch
 from torch import nn
 
-from kit import checkpoint
-from kit.checkpoint import (CheckpointError, LoadReport, PickledObject, adapt_official_keys, compare_keys,
-                            load_model, load_official, load_pretrained, load_state_dict_strict,
-                            official_state_dict, read_official, resolve_weights, save_pretrained)
+from kit.weights import checkpoint
+from kit.weights.checkpoint import (adapt_official_keys, load_official, load_pretrained, official_state_dict,
+                                   read_official, save_pretrained)
+from kit.weights.loading import load_model, resolve_weights
+from kit.weights.files import CheckpointError, LoadReport, PickledObject, compare_keys, load_state_dict_strict
 from kit.config import ModelConfig, bert_config_from_official, get_preset
 
 INDEX_KEY = "visual_backbone.stages.0.blocks.0.attn.relative_position_index"
@@ -222,13 +223,6 @@ def test_adapt_drops_index_buffers_that_match_and_renames():
 
     net["visual_backbone.stray"] = torch.zeros(1)  # unknown keys pass through, for the strict report
     assert "visual_backbone.stray" in adapt_official_keys(net, model)
-
-
-def test_adapt_uses_the_rename_map(monkeypatch):
-    model = TinyNet()
-    net = {k.replace("embed.", "word_embed."): v for k, v in official_net(model).items()}
-    monkeypatch.setitem(checkpoint.OFFICIAL_RENAMES, "word_embed.", "embed.")
-    assert adapt_official_keys(net, model).keys() == model.state_dict().keys()
 
 
 @pytest.mark.parametrize("stored", [torch.tensor([[0, 1], [3, 2]]), torch.arange(9).view(3, 3)])

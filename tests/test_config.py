@@ -7,7 +7,7 @@ import torch
 from kit.config import ModelConfig, VisionConfig, get_preset
 from kit.model import build_model
 
-# official-spec.md §2.11, measured on the official code.
+# docs/official-code.md: The model, measured on the official code.
 PAPER_PARAMS = {"visual_backbone": 59_438_456, "language_backbone": 108_891_648, "vl_joint_trans": 4_738_560,
                 "temporal_decoder": 11_059_712, "target_decoder": 6_321_152, "box_head": 1_956_738,
                 "visu_proj": 131_328, "text_proj": 196_864, "vl_pos_embed": 129_280, "sep_embed": 256,
@@ -53,7 +53,7 @@ def _forward_shapes(cfg):
     img = torch.randn(1, 3, cfg.search_size, cfg.search_size)
     img_mask = torch.zeros(1, cfg.search_size, cfg.search_size, dtype=torch.bool)
     with torch.inference_mode():
-        pred = model(ids, mask, img, img_mask, mode="grounding")
+        pred = model.ground(model.encode_text(ids, mask), model.encode_image(img, img_mask))
     return model, pred
 
 

@@ -1,4 +1,4 @@
-"""Pre- and post-processing parity with the official tracker (spec §4.2-§4.7, checklist §8 #6-#8, #12).
+"""Pre- and post-processing parity with the official tracker (docs/official-code.md: Crops, Tracking; quirks 6-8, 12).
 
 Golden part: crops, masks, grounding inputs and normalised tensors of golden-mini reproduced from its frames
 (uint8 within 1 LSB; in practice bit-exact), and the map-back functions reproducing stored states. Hand
@@ -263,7 +263,7 @@ def test_frame_box_to_grounding_scales_each_axis():
     # frame 100x30 -> 64x19: x scale 0.64, y scale 19/30 (the label uses both; the map-back uses only x)
     label = frame_box_to_grounding([10, 15, 50, 6], [0, 0, 64, 19], 100, 30, size=64)
     np.testing.assert_allclose(label, [6.4 / 64, 9.5 / 64, 32 / 64, 3.8 / 64], rtol=1e-12)
-    assert label.dtype == np.float64  # integer boxes are fine (FIX #28)
+    assert label.dtype == np.float64  # integer boxes are fine (quirk 28)
 
 
 @pytest.mark.parametrize("pred_px, coords, frame_wh, expected", [

@@ -205,7 +205,7 @@ def test_tnl2k_frames_sorted_by_leading_integer_and_paired_with_boxes(tmp_path):
     assert [f.name for f in seq.frames] == ["1.jpg", "2.jpg", "00003.jpg", "10.jpg"]   # frame i <-> box i
     assert seq.visible.tolist() == [True, True, False, True]
 
-    official = TNL2K(tmp_path, official_train_offset=True)[0]    # spec §8 #17: image i-1 with box i
+    official = TNL2K(tmp_path, official_train_offset=True)[0]    # docs/official-code.md, quirk 17: image i-1 with box i
     assert [f.name for f in official.frames] == ["10.jpg", "1.jpg", "2.jpg", "00003.jpg"]
     np.testing.assert_array_equal(official.boxes, seq.boxes)
 

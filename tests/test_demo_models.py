@@ -7,7 +7,9 @@ import pytest
 
 from demo import models, pipeline
 from demo.config import DemoConfig
-from kit.checkpoint import BUNDLED_MODEL, save_pretrained
+from kit.runtime import auto_precision
+from kit.weights.checkpoint import save_pretrained
+from kit.weights.loading import BUNDLED_MODEL
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 SYNTHETIC = Path(__file__).resolve().parents[1] / "assets" / "examples" / "synthetic.mp4"
@@ -62,14 +64,14 @@ def test_weights_given_at_start_up_come_first(cache, tiny_weights):
 
 
 def test_auto_precision_is_bf16_for_the_paper_model_only_on_bf16_hardware():
-    assert models.default_precision("cpu", "paper", cpu_bf16=True) == "bf16"
-    assert models.default_precision("cpu", "paper", cpu_bf16=False) == "fp32"
-    assert models.default_precision("cpu", "lite") == "fp32"
-    assert models.default_precision("cuda", "lite") == "bf16"
+    assert auto_precision("cpu", "paper", cpu_bf16=True) == "bf16"
+    assert auto_precision("cpu", "paper", cpu_bf16=False) == "fp32"
+    assert auto_precision("cpu", "lite") == "fp32"
+    assert auto_precision("cuda", "lite") == "bf16"
 
 
 def test_two_models_load_side_by_side_and_a_failure_stays_with_its_model(tiny_weights, tmp_path):
-    from kit.checkpoint import load_model
+    from kit.weights.loading import load_model
 
     other = save_pretrained(load_model(tiny_weights), tmp_path / "other")
     store = pipeline.ModelStore(DemoConfig(weights=str(tiny_weights), device="cpu"))

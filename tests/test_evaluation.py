@@ -13,7 +13,7 @@ import PIL.Image
 import pytest
 import torch
 
-from kit.checkpoint import load_model
+from kit.weights.loading import load_model
 from kit.data import LaSOT, RefCOCOg
 from kit.data.lasot import LASOT_ATTRIBUTES
 from kit.data.tnl2k import TNL2K_ATTRIBUTES

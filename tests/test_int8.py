@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from kit.checkpoint import load_official
+from kit.weights.checkpoint import load_official
 from kit.runtime import INT8_MODULES, inference, precast_weights
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -45,7 +45,8 @@ def test_the_cli_tracks_in_int8(tiny_weights, tmp_path):
     import numpy as np
 
     from kit.track import main
-    from kit.tracking.video import VideoWriter, read_boxes_txt
+    from kit.tracking.boxfiles import read_boxes_txt
+    from kit.tracking.video import VideoWriter
 
     video = tmp_path / "clip.mp4"
     with VideoWriter(video, 10, 160, 96) as writer:

@@ -270,7 +270,8 @@ def random_boxes(rng, n):
 
 
 def slow_clean_predictions(pred, gt, dataset):
-    """Frame-by-frame reading of spec §6, to check the vectorised repair."""
+    """Frame-by-frame reading of the toolkit's rules (docs/official-code.md: Results and metrics), to check
+    the vectorised repair."""
     pred = [list(row) for row in pred]
     for i in range(1, min(len(pred), len(gt))):
         if pred[i][2] == 0 or pred[i][3] == 0:

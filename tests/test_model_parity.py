@@ -6,7 +6,8 @@ full-size golden directory (JOINTNLT_GOLDEN_DIR).
 import pytest
 import torch
 
-from kit.checkpoint import load_official
+from kit.model.record import record
+from kit.weights.checkpoint import load_official
 
 FEATURE_TOL = dict(atol=1e-4, rtol=1e-4)
 BOX_TOL = dict(atol=1e-5, rtol=0)
@@ -37,29 +38,27 @@ def _portrait_input(io):
 
 
 def _run(model, io, run):
-    """Our forward for one golden run, with every intermediate recorded in `trace`."""
-    trace = {}
-    with torch.inference_mode():
-        text = model.encode_text(io["text_ids"], io["text_mask"], trace=trace)
+    """Our forward for one golden run, with every intermediate recorded (`kit.model.record`)."""
+    with torch.inference_mode(), record(model) as trace:
+        text = model.encode_text(io["text_ids"], io["text_mask"])
         if run == "grounding":
-            image = model.encode_image(io["grounding_img"], torch.as_tensor(io["grounding_att"]).bool(), trace)
-            return model.ground(text, image, trace=trace), trace
+            image = model.encode_image(io["grounding_img"], torch.as_tensor(io["grounding_att"]).bool())
+            return model.ground(text, image), trace
         if run == "portrait_grounding":
-            image = model.encode_image(*_portrait_input(io), trace)
-            return model.ground(text, image, trace=trace), trace
+            image = model.encode_image(*_portrait_input(io))
+            return model.ground(text, image), trace
         template = model.encode_image(io["template_img"], torch.as_tensor(io["template_att"])[None])
-        search = model.encode_image(io["search_img"], torch.as_tensor(io["search_att"])[None], trace)
+        search = model.encode_image(io["search_img"], torch.as_tensor(io["search_att"])[None])  # recorded last
         temporal = {"track_no_temporal": None,
                     "track_temporal36": io["grounding"]["out_roi_feature"].flatten(2),
                     "track_temporal72": io["temporal72"]}[run]
-        return model.track(text, template, search, temporal, trace=trace), trace
+        return model.track(text, template, search, temporal), trace
 
 
 def test_text_encoder(golden):
     model, io = golden
-    trace = {}
-    with torch.inference_mode():
-        text = model.encode_text(io["text_ids"], io["text_mask"], trace=trace)
+    with torch.inference_mode(), record(model) as trace:
+        text = model.encode_text(io["text_ids"], io["text_mask"])
     hidden, inverted_mask = io["grounding"]["language_backbone"]
     _close(trace["language_backbone"], hidden, "BERT last layer")
     assert torch.equal(text.padding_mask, inverted_mask.bool())
@@ -68,9 +67,8 @@ def test_text_encoder(golden):
 
 def test_template_features(golden):
     model, io = golden
-    trace = {}
-    with torch.inference_mode():
-        template = model.encode_image(io["template_img"], torch.as_tensor(io["template_att"])[None], trace)
+    with torch.inference_mode(), record(model) as trace:
+        template = model.encode_image(io["template_img"], torch.as_tensor(io["template_att"])[None])
     for i, (ours, theirs) in enumerate(zip(trace["visual_backbone"], io["template_backbone"], strict=True)):
         _close(ours, theirs, f"template Swin stage {i}")
     _close(template.tokens, io["template_src"], "template_src")
@@ -107,22 +105,27 @@ def test_boxes_are_head_boxes_enlarged_out_of_place(golden):
     assert torch.isfinite(pred.roi_feature).all()
 
 
-def test_raw_input_entry_point_agrees(golden):
-    """`forward()` (training path, raw images) gives the official forward's boxes."""
+def test_the_official_forward_entry_points_give_the_same_boxes(golden):
+    """The official raw-input forward (training) and forward_test (tracking) are our encode + ground / track."""
     model, io = golden
     with torch.inference_mode():
-        grounding = model(io["text_ids"], io["text_mask"], io["grounding_img"],
-                          torch.as_tensor(io["grounding_att"]).bool(), mode="grounding")
-        tracking = model(io["text_ids"], io["text_mask"], io["search_img"],
-                         torch.as_tensor(io["search_att"])[None], mode="tracking",
-                         template_img=io["template_img"], template_mask=torch.as_tensor(io["template_att"])[None],
-                         temporal=io["temporal72"])  # the golden tracking forward used the 72-token clue
+        text = model.encode_text(io["text_ids"], io["text_mask"])
+        grounding = model.ground(text, model.encode_image(io["grounding_img"],
+                                                          torch.as_tensor(io["grounding_att"]).bool()))
+        tracking = model.track(text, model.encode_image(io["template_img"], torch.as_tensor(io["template_att"])[None]),
+                               model.encode_image(io["search_img"], torch.as_tensor(io["search_att"])[None]),
+                               io["temporal72"])  # the golden tracking forward used the 72-token clue
     _close(grounding.boxes, io["grounding_forward_test_pred_boxes"], "grounding forward", BOX_TOL)
     _close(tracking.boxes, io["track_forward_pred_boxes"], "tracking forward", BOX_TOL)
 
 
-def test_unknown_mode_is_a_clear_error(golden):
+def test_recording_changes_no_result_and_stops_with_the_block(golden):
     model, io = golden
-    with pytest.raises(ValueError, match="mode must be 'grounding' or 'tracking'"):
-        model(io["text_ids"], io["text_mask"], io["search_img"], torch.as_tensor(io["search_att"])[None],
-              mode="track")
+    recorded, trace = _run(model, io, "track_temporal72")
+    assert "temporal_decoder" in trace and not any(m._forward_hooks for m in model.modules())
+    with torch.inference_mode():
+        text = model.encode_text(io["text_ids"], io["text_mask"])
+        plain = model.track(text, model.encode_image(io["template_img"], torch.as_tensor(io["template_att"])[None]),
+                            model.encode_image(io["search_img"], torch.as_tensor(io["search_att"])[None]),
+                            io["temporal72"])
+    assert torch.equal(plain.boxes, recorded.boxes) and torch.equal(plain.roi_feature, recorded.roi_feature)

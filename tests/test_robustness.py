@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from kit.checkpoint import load_model
+from kit.weights.loading import load_model
 from kit.model.transformer import attend
 from kit.tracking.crops import clip_box, sample_target
 from kit.tracking.tracker import Prompt, Tracker, TrackerConfig, TrackerInputError

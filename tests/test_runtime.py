@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from kit.checkpoint import load_official
+from kit.model.record import record
+from kit.weights.checkpoint import load_official
 from kit.runtime import autocast, resolve_device
 
 
@@ -25,11 +26,11 @@ def test_unknown_precision_is_a_clear_error():
         autocast("cpu", "int4")
 
 
-def _boxes(model, io, precision, trace=None):
+def _boxes(model, io, precision):
     with torch.inference_mode(), autocast("cpu", precision):
         text = model.encode_text(io["text_ids"], io["text_mask"])
         grounding = model.ground(text, model.encode_image(io["grounding_img"],
-                                                          torch.as_tensor(io["grounding_att"]).bool()), trace=trace)
+                                                          torch.as_tensor(io["grounding_att"]).bool()))
         template = model.encode_image(io["template_img"], torch.as_tensor(io["template_att"])[None])
         search = model.encode_image(io["search_img"], torch.as_tensor(io["search_att"])[None])
         tracking = model.track(text, template, search, io["temporal72"])
@@ -40,8 +41,8 @@ def _boxes(model, io, precision, trace=None):
 def test_reduced_precision_boxes_stay_within_1e_2_of_fp32(golden_dir, precision):
     model = load_official(golden_dir / "weights.pth")
     io = torch.load(golden_dir / "model_io.pt", weights_only=False)
-    trace = {}
-    low = _boxes(model, io, precision, trace)
+    with record(model) as trace:
+        low = _boxes(model, io, precision)
     assert trace["vl_joint_trans"].dtype == {"bf16": torch.bfloat16, "fp16": torch.float16}[precision]
     assert (low - _boxes(model, io, "fp32")).abs().max() < 1e-2
 

@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from kit.track import EXIT_BAD_INPUT, EXIT_OK, EXIT_STOPPED, main
-from kit.tracking.video import VideoWriter, read_boxes_csv, read_boxes_txt
+from kit.tracking.boxfiles import read_boxes_csv, read_boxes_txt
+from kit.tracking.video import VideoWriter
 
 
 @pytest.fixture(scope="module")

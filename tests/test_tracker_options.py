@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from kit.checkpoint import load_official
+from kit.weights.checkpoint import load_official
 from kit.tracking.tracker import Prompt, Tracker, TrackerConfig
 
 

@@ -93,15 +93,9 @@ def test_presets_resolve_and_round_trip_through_json():
     assert paper.model.pretrained and paper.data.ratios == (1.0, 1.0, 1.0, 1.0)
 
 
-def test_synthetic_cpu_uses_pretrained_lite_when_kit_config_has_it(monkeypatch):
-    from kit import config as kc
-
-    lite = "lite" in kc.PRESETS
+def test_synthetic_cpu_uses_the_pretrained_lite_model():
     model = tc.get_train_preset("synthetic_cpu").model
-    assert (model.preset, model.pretrained) == (("lite", True) if lite else ("train_cpu_small", False))
-    monkeypatch.delitem(kc.PRESETS, "lite", raising=False)
-    model = tc.get_train_preset("synthetic_cpu").model
-    assert (model.preset, model.pretrained) == ("train_cpu_small", False)
+    assert (model.preset, model.pretrained) == ("lite", True)
 
 
 def test_weight_sources_override_the_model_preset():
@@ -438,7 +432,7 @@ def test_training_writes_logs_and_resumes_exactly(synthetic_root, tmp_path):
     assert [int(r["step"]) for r in read_csv(tmp_path / "a" / "eval.csv")] == [4]
     assert list((tmp_path / "a" / "tb").glob("events.out.tfevents.*"))
 
-    from kit.checkpoint import load_model
+    from kit.weights.loading import load_model
     assert load_model(ckpt).config.name == "train_tiny"              # a checkpoint is a model in our format
 
     b = train(smoke_config(synthetic_root, tmp_path / "b", *common, f"run.resume={ckpt}", "run.workers=1"))
@@ -564,7 +558,7 @@ def test_grounding_only_training_and_a_second_phase_from_its_weights(synthetic_r
     second = train(cfg)
     assert second["step"] == 4 and "loss_track2" in read_csv(tmp_path / "j" / "log.csv")[0]
 
-    from kit.checkpoint import CheckpointError
+    from kit.weights.checkpoint import CheckpointError
     other = smoke_config(synthetic_root, tmp_path / "x", f"model.init_from={first['checkpoint']}", "model.variant=seprm")
     with pytest.raises(CheckpointError):                                     # another architecture: strict
         build_training_model(other)
@@ -581,10 +575,10 @@ def test_num_search_takes_zero_one_or_two():
 
 def test_paper_reproduces_the_official_training_signal_and_each_fix_is_an_override():
     paper = tc.get_train_preset("paper")
-    assert paper.optim.official_amp_skips_clipping and paper.optim.precision == "fp16"   # §8 #15: no clip under AMP
-    assert paper.loss.official_degenerate_zeroing and paper.loss.official_encode_per_pass   # §8 #18, §5.5
-    assert not paper.data.language_aware_flip                                          # §8 #20
-    assert paper.data.official_tnl2k_pairing and paper.data.lasot_visible_needs_box      # §8 #17, §5.2
+    assert paper.optim.official_amp_skips_clipping and paper.optim.precision == "fp16"   # quirk 15: no clip under AMP
+    assert paper.loss.official_degenerate_zeroing and paper.loss.official_encode_per_pass   # quirks 18, 31
+    assert not paper.data.language_aware_flip                                          # quirk 20
+    assert paper.data.official_tnl2k_pairing and paper.data.lasot_visible_needs_box      # quirks 17, 26
     fixed = tc.parse_overrides(["optim.official_amp_skips_clipping=false", "loss.official_degenerate_zeroing=false",
                                 "loss.official_encode_per_pass=false",
                                 "data.language_aware_flip=true", "data.official_tnl2k_pairing=false",
@@ -804,8 +798,8 @@ def test_lite_real_starts_from_phase_two_with_the_imagenet_encoder_frozen():
 def test_reset_vision_puts_the_imagenet_encoder_back_after_init_from(tmp_path):
     import copy
 
-    from kit.checkpoint import BUNDLED_MODEL
-    from kit.model.pretrained import load_vision_weights
+    from kit.weights.loading import BUNDLED_MODEL
+    from kit.weights.pretrained import load_vision_weights
 
     cfg = tc.get_train_preset("lite_real")
     cfg.model.init_from = str(BUNDLED_MODEL)

@@ -1,5 +1,5 @@
-"""Video I/O (kit.tracking.video): streaming reads, bad and truncated files, H.264 writing, drawing and box
-files. Every video is generated here with PyAV (a red square moving on blue), a few frames each."""
+"""Video I/O (kit.tracking.video, .drawing, .boxfiles): streaming reads, bad and truncated files, H.264 writing,
+drawing and box files. Every video is generated here with PyAV (a red square moving on blue), a few frames each."""
 import importlib.metadata
 import json
 import os
@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 from video_files import zero_frame_video
 
-from kit.tracking.video import (FrameBox, VideoError, VideoWriter, draw_result, draw_results, open_video,
-                                read_boxes_csv, read_boxes_txt, read_frame, write_boxes_csv, write_boxes_json,
-                                write_boxes_txt)
+from kit.tracking.boxfiles import (FrameBox, read_boxes_csv, read_boxes_txt, write_boxes_csv, write_boxes_json,
+                                   write_boxes_txt)
+from kit.tracking.drawing import draw_result, draw_results
+from kit.tracking.video import VideoError, VideoWriter, open_video, read_frame
 
 BLUE, RED = (0, 0, 200), (255, 0, 0)
 SQUARE = 12

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 import torch
 
-from kit.checkpoint import CONFIG_NAME, WEIGHTS_NAME, CheckpointError, load_model
+from kit.weights.checkpoint import CONFIG_NAME, WEIGHTS_NAME, CheckpointError
+from kit.weights.loading import load_model
 from kit.config import bert_config_from_official, get_preset
 from kit.model import build_model
 from kit.weights import official
@@ -144,7 +145,7 @@ def test_first_fetch_converts_once_and_later_starts_read_no_pickle(drive, offici
     assert "converted once" in capsys.readouterr().err
 
     # second start: no request, no pickle
-    monkeypatch.setattr("kit.checkpoint.read_official", lambda *a, **k: pytest.fail("read a pickle"))
+    monkeypatch.setattr("kit.weights.checkpoint.read_official", lambda *a, **k: pytest.fail("read a pickle"))
     monkeypatch.setattr("kit.weights.convert.read_official", lambda *a, **k: pytest.fail("read a pickle"))
     again = load_model("official")
     assert len(drive.requests) == 1
@@ -152,7 +153,7 @@ def test_first_fetch_converts_once_and_later_starts_read_no_pickle(drive, offici
 
 
 def test_the_environment_variable_and_the_cli_reach_the_same_model(drive, monkeypatch, capsys):
-    from kit.checkpoint import default_weights
+    from kit.weights.loading import default_weights
 
     monkeypatch.setenv("JOINTNLT_WEIGHTS", "official")
     assert default_weights() == "official"
@@ -164,7 +165,8 @@ def test_the_environment_variable_and_the_cli_reach_the_same_model(drive, monkey
 
 def test_track_a_video_with_the_official_weights_from_a_fresh_cache(drive, tmp_path):
     from kit.track import main as track
-    from kit.tracking.video import VideoWriter, read_boxes_txt
+    from kit.tracking.boxfiles import read_boxes_txt
+    from kit.tracking.video import VideoWriter
 
     video = tmp_path / "clip.mp4"
     with VideoWriter(video, 10, 160, 96) as writer:

@@ -133,7 +133,7 @@ class RefCOCOg:
 
     def iter_expressions(self, protocol: str = "one_per_ref") -> Iterator[tuple[ReferredObject, int, str]]:
         """(ref, sentence index, sentence) samples. 'one_per_ref': the last sentence of each ref only, as the
-        official training and grounding evaluation (spec §8 #29; PRESERVE for the paper's number);
+        official training and grounding evaluation (docs/official-code.md, quirk 29; PRESERVE for the paper's number);
         'per_expression': every sentence, the usual RefCOCOg protocol."""
         if protocol not in PROTOCOLS:
             raise ValueError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}")

@@ -28,7 +28,7 @@ _LEADING_DIGITS = re.compile(r"\d+")
 def sort_frame_names(names: list[str], where: Path | str = "imgs") -> list[str]:
     """Image names in frame order: by the integer their name starts with (TNL2K names are not zero-padded
     consistently, nor do all sequences start at 1). If a name has no leading digits, plain sorted order and
-    a warning — the official test code then keeps os.listdir's arbitrary order (spec §8 #23)."""
+    a warning — the official test code then keeps os.listdir's arbitrary order (docs/official-code.md, quirk 23)."""
     keys = [_LEADING_DIGITS.match(n) for n in names]
     if all(keys):
         return [n for _, n in sorted(zip((int(k.group()) for k in keys), names))]
@@ -42,9 +42,9 @@ class TNL2K(SequenceDataset):
     """TNL2K sequences under `root`: every sub-directory, sorted by name, or the given `names`.
 
     Frame i is `imgs/` sorted by `sort_frame_names`, its box line i of groundtruth.txt.
-    official_train_offset=True reproduces the official training pairing (spec §8 #17): box i with image
-        i-1, box 0 with the last image; `frames` then has one entry per box that has an image. For parity
-        (the `paper` training preset, `data.official_tnl2k_pairing`); the default is the fixed pairing.
+    official_train_offset=True reproduces the official training pairing (docs/official-code.md, quirk 17): box i with
+    image i-1, box 0 with the last image; `frames` then has one entry per box that has an image. For parity (the
+    `paper` training preset, `data.official_tnl2k_pairing`); the default is the fixed pairing.
     sentence_mode: as in `kit.data.lasot.LaSOT` (from language.txt).
     attributes: read `<seq>/attributes.txt`, or `attributes_dir/<seq>_attribute.txt` (the toolkit's
         `annos/att`) when given: 17 comma- or whitespace-separated 0/1 flags named as TNL2K_ATTRIBUTES. A

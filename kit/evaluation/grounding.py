@@ -1,12 +1,13 @@
-"""Grounding accuracy on RefCOCOg, as the official `tracking/test_grounding.py` measures it (spec §6):
+"""Grounding accuracy on RefCOCOg, as the official `tracking/test_grounding.py` measures it
+(docs/official-code.md: Results and metrics; quirk numbers refer to its table):
 
 the whole image through `grounding_resize` (320 px, padded), the model in grounding mode (zero template),
 IoU between `cxcywh_to_xyxy(prediction)` and the resized ground truth, both normalised to the padded
 square (no clipping, continuous IoU), Acc@0.5 = fraction with IoU > 0.5.
 
-Protocols: 'one_per_ref' (official, spec §8 #29: each ref once, with its last sentence) and
-'per_expression' (the usual RefCOCOg protocol: every sentence). Refs are visited by position, not by id
-(FIX of the official IndexError, §8 #30).
+Protocols: 'one_per_ref' (official, quirk 29: each ref once, with its last sentence) and 'per_expression'
+(the usual RefCOCOg protocol: every sentence). Refs are visited by position, not by id (FIX of the official
+IndexError, quirk 30).
 """
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Tracking and grounding metrics, defined exactly as the toolkits that scored JointNLT (spec §6).
+"""Tracking and grounding metrics, defined exactly as the toolkits that scored JointNLT
+(docs/official-code.md: Results and metrics; quirk numbers below refer to its table).
 
 Tracking follows pytracking's `extract_results.py` / `plot_results.py` as shipped with JointNLT, quirks
 included, so that our numbers can sit next to published ones. Grounding follows
@@ -14,8 +15,8 @@ equal the toolkit's bit for bit; tests/test_metrics.py checks this with `==` aga
 Toolkit behaviour kept on purpose (each is marked where it happens):
   * every frame counts in the denominator; frames without a valid target are failures, except ...
   * ... in normalised precision on non-LaSOT datasets (TNL2K, OTB): an invalid frame's error is -1,
-    which passes every threshold, so it counts as a *success* (spec §8 #22);
-  * frame 0 is scored as the ground truth (spec §8 #11); zero-size boxes repeat the previous box;
+    which passes every threshold, so it counts as a *success* (quirk 22);
+  * frame 0 is scored as the ground truth (quirk 11); zero-size boxes repeat the previous box;
   * `exclude_invalid_frames=True` only shrinks the denominator (so that NP can exceed 100 %).
 """
 from __future__ import annotations
@@ -137,7 +138,7 @@ def clean_predictions(pred_xywh, gt_xywh, dataset: str = "other") -> np.ndarray:
         raise ValueError("ground truth contains NaN (only allowed for 'uav', as in the toolkit)")
     pred = _match_length(_repeat_previous_for_zero_size(pred, gt), len(gt), dataset)
     # Frame 0 is the initialisation and always scored as the GT, even in NL mode where the tracker started
-    # from its own grounding box (spec §8 #11): it adds a perfect frame to every sequence.
+    # from its own grounding box (quirk 11): it adds a perfect frame to every sequence.
     pred[0] = gt[0]
     return pred
 
@@ -177,7 +178,7 @@ def frame_errors(pred_xywh, gt_xywh, visible=None, dataset: str = "other") -> Fr
 
     iou[~valid] = -1.0
     centre[~valid] = -1.0 if dataset == "uav" else np.inf
-    # Quirk kept for parity (spec §8 #22): -1 is <= every threshold, so on TNL2K/OTB an invalid frame counts
+    # Quirk kept for parity (quirk 22): -1 is <= every threshold, so on TNL2K/OTB an invalid frame counts
     # as a success in normalised precision while failing in success and precision.
     norm_centre[~valid] = -1.0
     if dataset == "lasot":  # only LaSOT turns the quirk off, and only where the target is not visible
@@ -230,7 +231,7 @@ class Curves:
         """Frames with IoU > 0.75, in %.
 
         The toolkit finds this column with `thresholds == 0.75` while the threshold is 0.7500000000000001.
-        The spec (§6, §8 #22) reports that lookup as empty; in the shipped `print_results` the thresholds are
+        Read as written that lookup is empty (quirk 22); in the shipped `print_results` the thresholds are
         rebuilt as a float32 tensor, where they round to 0.75 and the lookup does hit column 15 (a float64
         lookup would be empty and `.item()` would then fail). We read column 15 directly.
         """
@@ -355,7 +356,7 @@ class GroundingRecord(NamedTuple):
     iou: float
 
 
-# "one_per_ref": the official protocol (spec §8 #29), one sample per ref using its last sentence;
+# "one_per_ref": the official protocol (quirk 29), one sample per ref using its last sentence;
 # "per_expression": the usual RefCOCOg protocol, every sentence is a sample.
 GROUNDING_PROTOCOLS = ("one_per_ref", "per_expression")
 

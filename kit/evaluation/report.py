@@ -165,8 +165,8 @@ def speed_rows(scores: list[TrackerScore]) -> list[dict]:
 
 def report_markdown(scores: list[TrackerScore], sequences: list[Sequence], dataset_title: str,
                     skipped: list[str] = ()) -> str:
-    note = ("AUC, P (20 px), NP (0.20), OP50, OP75 in %, as the toolkits compute them (spec §6); frame 0 is "
-            "scored as the ground truth. FPS from the `_time.txt` files (frame 0 includes initialisation).\n")
+    note = ("AUC, P (20 px), NP (0.20), OP50, OP75 in %, as the toolkits compute them (docs/official-code.md); frame "
+            "0 is scored as the ground truth. FPS from the `_time.txt` files (frame 0 includes initialisation).\n")
     lines = [f"# {dataset_title}: {len(scores[0].sequences)} sequences\n", note,
              markdown_table(summary_rows(scores)), missing_note(scores)]
     failures = [f"- {t.tracker} / {s.name}: {s.problem}" for t in scores for s in t.failures]

@@ -1,4 +1,5 @@
-"""The benchmarks' result-file layout, written exactly as the official tracker saves it (spec §4.9):
+"""The benchmarks' result-file layout, written exactly as the official tracker saves it (docs/official-code.md:
+Results and metrics):
 
     <results>/<tracker>/<sequence>.txt        one box per frame: x<TAB>y<TAB>w<TAB>h, int-truncated
     <results>/<tracker>/<sequence>_time.txt   seconds per frame, one per line
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kit.tracking.video import _write_atomic, read_boxes_txt
+from kit.tracking.boxfiles import read_boxes_txt, write_atomic
 
 TIME_SUFFIX = "_time.txt"
 
@@ -32,7 +33,7 @@ def time_file(results_dir: str | Path, tracker: str, sequence: str) -> Path:
 
 def format_boxes(boxes) -> str:
     """The official `_save_tracker_output`: `np.array(boxes).astype(int)` (truncation toward zero, PRESERVE
-    for number parity, spec §8 #12) saved with `np.savetxt(delimiter='\\t', fmt='%d')`."""
+    for number parity, docs/official-code.md, quirk 12) saved with `np.savetxt(delimiter='\\t', fmt='%d')`."""
     boxes = np.array(boxes, dtype=np.float64).reshape(-1, 4)
     if not np.isfinite(boxes).all():
         raise ValueError("boxes must be finite to be written as integers")
@@ -53,9 +54,9 @@ def write_result(results_dir: str | Path, tracker: str, sequence: str, boxes, se
     one row per frame is what marks the sequence done (`is_complete`)."""
     if len(seconds) != len(boxes):
         raise ValueError(f"{len(boxes)} boxes but {len(seconds)} times")
-    _write_atomic(time_file(results_dir, tracker, sequence), format_times(seconds))
+    write_atomic(time_file(results_dir, tracker, sequence), format_times(seconds))
     path = result_file(results_dir, tracker, sequence)
-    _write_atomic(path, format_boxes(boxes))
+    write_atomic(path, format_boxes(boxes))
     return path
 
 

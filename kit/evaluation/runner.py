@@ -1,6 +1,6 @@
 """Running a tracker over a benchmark, one result file per sequence (the layout of `results.py`).
 
-The protocol is the official `_track_sequence` (spec §4.9): frames read with cv2 as RGB; NL init = the
+The protocol is the official test loop (docs/official-code.md): frames read with cv2 as RGB; NL init = the
 sentence alone (paper: JOINT), NL+BB init = the sentence and the ground-truth box of frame 0 (paper:
 TRACK); frame 0 is recorded as the ground-truth box; each frame is timed around the tracker call only.
 
@@ -9,17 +9,17 @@ and shardable (`shard=(i, n)` takes sequences i, i+n, i+2n, ...: run n processes
 """
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from kit.data import DatasetFormatError, Sequence
 from kit.evaluation.results import is_complete, write_result
+from kit.tracking.session import ERROR, track_video
 from kit.tracking.tracker import Prompt, TrackerInputError
+from kit.tracking.video import VideoError, read_image
 
 INITS = ("nl", "nlbb")        # sentence only (paper: NL, official JOINT) | sentence + box (NL+BB, TRACK)
 FRAME0 = ("gt", "prediction")  # what row 0 of a result file holds
@@ -45,11 +45,12 @@ def select_sequences(names: list[str], shard: tuple[int, int] = (0, 1), max_sequ
 
 
 def read_rgb(path: Path) -> np.ndarray:
-    """A frame as the official tracker reads it: cv2.imread, BGR -> RGB, uint8 (H, W, 3)."""
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if image is None:
-        raise DatasetFormatError(f"{path}: image not found or not readable")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    """A frame as the official tracker reads it (`read_image`: cv2.imread, BGR -> RGB); a missing or broken
+    image is a problem of the dataset."""
+    try:
+        return read_image(path)
+    except VideoError as err:
+        raise DatasetFormatError(str(err)) from None
 
 
 def _prompt(sequence: Sequence, init: str, frame_size: tuple[int, int]) -> Prompt:
@@ -71,20 +72,17 @@ def track_sequence(tracker, sequence: Sequence, init: str = "nl", frame0: str = 
     if not sequence.frames:
         raise DatasetFormatError(f"sequence {sequence.name!r} has no image files (an annotation-only copy?)")
     image = read_rgb(sequence.frames[0])
-    prompt = _prompt(sequence, init, image.shape[:2])
-    start = time.perf_counter()
-    state, (first,) = tracker.init(image, [prompt])
-    seconds = [time.perf_counter() - start]
-    boxes = [sequence.boxes[0] if frame0 == "gt" else first.box]
-    on_frame = on_frame or (lambda: None)
-    on_frame()
-    for path in sequence.frames[1:]:
-        image = read_rgb(path)
-        start = time.perf_counter()
-        state, (result,) = tracker.step(state, image)
-        seconds.append(time.perf_counter() - start)
-        boxes.append(result.box)
-        on_frame()
+    run = track_video(tracker, [image, *sequence.frames[1:]], [_prompt(sequence, init, image.shape[:2])])
+    boxes, seconds = [], []
+    for result in run:
+        boxes.append(result.targets[0].box)
+        seconds.append(result.seconds)
+        if on_frame is not None:
+            on_frame()
+    if run.end == ERROR:
+        raise DatasetFormatError(str(run.error)) if isinstance(run.error, VideoError) else run.error
+    if frame0 == "gt":
+        boxes[0] = sequence.boxes[0]
     return np.array(boxes, dtype=np.float64), seconds
 
 

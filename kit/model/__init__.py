@@ -4,7 +4,7 @@ from kit.model.jointnlt import Features, JointNLT, Prediction
 
 
 def build_model(cfg: ModelConfig) -> JointNLT:
-    """A JointNLT with random weights for `cfg`; load weights with `kit.checkpoint`."""
+    """A JointNLT with random weights for `cfg`; load weights with `kit.weights.loading.load_model`."""
     return JointNLT(cfg)
 
 

@@ -5,8 +5,9 @@ semantics-guided temporal modelling (`temporal_decoder`), TQ = target query, TC 
 Module names equal the official checkpoint's, so its state dict loads strictly.
 
 Two entry points share everything but the template: `ground()` (a zero template, fully masked) and
-`track()` (real template tokens + optional temporal RoI tokens). Text and template encodings are
-computed once per video by `encode_text()` / `encode_image()` and passed in ("features" path).
+`track()` (real template tokens + optional temporal RoI tokens). Text and image encodings come from
+`encode_text()` / `encode_image()`, so that a tracker computes the text and the template once per video and
+training shares them between its passes. `kit.model.record` records the intermediate tensors with hooks.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torchvision.ops import roi_align
+from torchvision.ops import RoIAlign
 
 from kit.boxes import cxcywh_to_xyxy, xyxy_to_cxcywh
 from kit.config import ModelConfig
@@ -75,33 +76,24 @@ class JointNLT(nn.Module):
             self.target_decoder = Decoder(DecoderLayer(d, t.num_heads, t.ffn_dim, t.dropout),
                                           t.target_dec_layers, d)
             self.target_query_embed = nn.Embedding(1, d)
+        self.roi_align = RoIAlign((ROI_SIZE, ROI_SIZE), spatial_scale=1.0 / cfg.stride, sampling_ratio=2, aligned=False)
         for layer in (self.vl_pos_embed, self.text_proj, self.visu_proj):
             nn.init.trunc_normal_(layer.weight, std=0.02)
             if getattr(layer, "bias", None) is not None:
                 nn.init.zeros_(layer.bias)
 
     # ------------------------------------------------------------------ encoders (cacheable)
-    def encode_text(self, ids: torch.Tensor, mask: torch.Tensor, trace: dict | None = None) -> Features:
+    def encode_text(self, ids: torch.Tensor, mask: torch.Tensor) -> Features:
         """ids, mask (B,L) with mask 1 = real token -> text tokens (B,L,C)."""
-        hidden = self.language_backbone(ids, mask)
-        tokens = self.text_proj(hidden)
-        if trace is not None:
-            trace["language_backbone"], trace["text_proj"] = hidden, tokens
-        return Features(tokens, ~mask.bool())
+        return Features(self.text_proj(self.language_backbone(ids, mask)), ~mask.bool())
 
-    def encode_image(self, img: torch.Tensor, pad_mask: torch.Tensor, trace: dict | None = None) -> Features:
+    def encode_image(self, img: torch.Tensor, pad_mask: torch.Tensor) -> Features:
         """img (B,3,H,W) normalised, pad_mask (B,H,W) True = padding -> tokens (B,H/16*W/16,C)."""
-        if trace is not None:
-            stages = self.visual_backbone.forward_stages(img)
-            trace["visual_backbone"], fmap = stages, stages[-1]
-        else:
-            fmap = self.visual_backbone(img)
+        fmap = self.visual_backbone(img)
         tokens = self.visu_proj(fmap.flatten(2).transpose(1, 2))          # (B,HW,C), row-major
         # Nearest down-sampling picks pixel (16i, 16j). Sized by the map's (H, W): the official code
         # used the width for both, which only works for square inputs (FIX).
         mask = F.interpolate(pad_mask[None].float(), size=fmap.shape[-2:]).to(torch.bool)[0]
-        if trace is not None:
-            trace["visu_proj"] = tokens
         return Features(tokens, mask.flatten(1))
 
     def template_placeholder(self, batch: int, device, dtype=torch.float32) -> Features:
@@ -111,35 +103,20 @@ class JointNLT(nn.Module):
                         torch.ones(batch, n, dtype=torch.bool, device=device))
 
     # ------------------------------------------------------------------ the two tasks
-    def ground(self, text: Features, image: Features, need_weights: bool = False,
-               trace: dict | None = None) -> Prediction:
+    def ground(self, text: Features, image: Features, need_weights: bool = False) -> Prediction:
         """Find the sentence's target in a whole (resized, padded) frame."""
         template = self.template_placeholder(image.tokens.shape[0], image.tokens.device, image.tokens.dtype)
-        return self._predict("grounding", text, template, image, None, need_weights, trace)
+        return self._predict("grounding", text, template, image, None, need_weights)
 
     def track(self, text: Features, template: Features, search: Features, temporal: torch.Tensor | None = None,
-              need_weights: bool = False, trace: dict | None = None,
-              corner_prior: torch.Tensor | None = None) -> Prediction:
+              need_weights: bool = False, corner_prior: torch.Tensor | None = None) -> Prediction:
         """Locate the target in a search crop. temporal: (B,C,36·k) historical RoI tokens or None.
         corner_prior: (B,2,H,W) log-prior added to the top-left / bottom-right corner logits before the
         soft-argmax (not in the paper: the tracker's motion prior); the returned score maps stay the head's."""
-        return self._predict("tracking", text, template, search, temporal, need_weights, trace, corner_prior)
-
-    def forward(self, text_ids, text_mask, search_img, search_mask, mode: str = "tracking",
-                template_img=None, template_mask=None, temporal=None) -> Prediction:
-        """Training entry point from raw inputs: mode 'grounding' or 'tracking'."""
-        text = self.encode_text(text_ids, text_mask)
-        search = self.encode_image(search_img, search_mask)
-        if mode == "grounding":
-            return self.ground(text, search)
-        if mode == "tracking":
-            if template_img is None:
-                raise ValueError("tracking needs a template image")
-            return self.track(text, self.encode_image(template_img, template_mask), search, temporal)
-        raise ValueError(f"mode must be 'grounding' or 'tracking', got {mode!r}")
+        return self._predict("tracking", text, template, search, temporal, need_weights, corner_prior)
 
     # ------------------------------------------------------------------ shared body
-    def _predict(self, task, text, template, search, temporal, need_weights, trace, corner_prior=None) -> Prediction:
+    def _predict(self, task, text, template, search, temporal, need_weights, corner_prior=None) -> Prediction:
         separate = self.config.architecture.separate_relation and task == "tracking"
         relation = self.vl_joint_trans_tracking if separate else self.vl_joint_trans
         head = self.box_head_tracking if separate else self.box_head
@@ -152,10 +129,8 @@ class JointNLT(nn.Module):
         pos = self.vl_pos_embed.weight.unsqueeze(1).expand(-1, B, -1)     # (505,B,C)
         out, _ = relation(src.transpose(0, 1), mask, pos)                   # (505,B,C)
         search_tokens, text_cls = out[-n_search:], out[0]
-        if trace is not None:
-            trace["vl_joint_trans"] = out
 
-        clue, temporal_attention = self._temporal_clue(text_cls, temporal, need_weights, trace)
+        clue, temporal_attention = self._temporal_clue(text_cls, temporal, need_weights)
         if self.config.text_in_query and not torch.is_tensor(clue):   # no temporal clue: TQ + sentence
             clue = self._sentence(text.tokens.transpose(0, 1), text.padding_mask).unsqueeze(0)   # (1,B,C)
         target_attention = []
@@ -164,9 +139,7 @@ class JointNLT(nn.Module):
             target, target_attention = self.target_decoder(query, search_tokens, search.padding_mask,
                                                            pos[-n_search:], need_weights=need_weights)
             search_tokens = search_tokens + search_tokens * target          # (400,B,C) modulated
-            if trace is not None:
-                trace["target_decoder"] = target
-        return self._boxes_and_roi(search_tokens, head, target_attention, temporal_attention, trace, corner_prior)
+        return self._boxes_and_roi(search_tokens, head, target_attention, temporal_attention, corner_prior)
 
     @staticmethod
     def _sentence(text_out: torch.Tensor, padding_mask: torch.Tensor) -> torch.Tensor:
@@ -180,16 +153,14 @@ class JointNLT(nn.Module):
         # TQ and the sentence hardly moved the query (docs/training.md, pilot runs).
         return F.layer_norm(mean, mean.shape[-1:])
 
-    def _temporal_clue(self, text_cls, temporal, need_weights, trace):
+    def _temporal_clue(self, text_cls, temporal, need_weights):
         if temporal is None or not self.config.architecture.temporal:
             return 0, []
-        clue, memory, weights = self.temporal_decoder(text_cls, temporal, self.temporal_query_embed.weight,
-                                                      need_weights=need_weights)
-        if trace is not None:
-            trace["temporal_decoder"] = (clue, memory)
+        clue, _, weights = self.temporal_decoder(text_cls, temporal, self.temporal_query_embed.weight,
+                                                 need_weights=need_weights)
         return clue, weights
 
-    def _boxes_and_roi(self, search_tokens, head, target_attention, temporal_attention, trace,
+    def _boxes_and_roi(self, search_tokens, head, target_attention, temporal_attention,
                        corner_prior=None) -> Prediction:
         n, B, C = search_tokens.shape
         size = self.config.search_feat_size
@@ -204,10 +175,6 @@ class JointNLT(nn.Module):
         # crashed there after a fully padded search crop). Non-finite coordinates become 0 (FIX).
         rois = torch.nan_to_num(rois, nan=0.0, posinf=0.0, neginf=0.0)
         batch_index = torch.arange(B, device=rois.device, dtype=rois.dtype).unsqueeze(1)
-        roi = roi_align(fmap, torch.cat([batch_index, rois], dim=1).to(fmap.dtype), (ROI_SIZE, ROI_SIZE),
-                        spatial_scale=1.0 / self.config.stride, sampling_ratio=2, aligned=False)
-        if trace is not None:
-            trace.update(score_map_tl=corners.score_tl, score_map_br=corners.score_br,
-                         box_head=corners.boxes_xyxy, raw_head_boxes_cxcywh=head_boxes, roi=roi)
+        roi = self.roi_align(fmap, torch.cat([batch_index, rois], dim=1).to(fmap.dtype))
         return Prediction(boxes, head_boxes, roi, corners.score_tl, corners.score_br,
                           target_attention, temporal_attention)

@@ -11,7 +11,7 @@ class LanguageBackbone(nn.Module):
     """Token ids (B,L) + mask (B,L, 1 = real token) -> last hidden state (B,L,hidden).
 
     The official wrapper holds the BERT under `.bert` (checkpoint keys `language_backbone.bert.*`) and has
-    no pooler. Weights are random; `kit.model.pretrained.load_language_weights` fills them.
+    no pooler. Weights are random; `kit.weights.pretrained.load_language_weights` fills them.
     """
 
     def __init__(self, cfg: LanguageConfig):

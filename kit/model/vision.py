@@ -11,7 +11,7 @@ from kit.model.swin import SwinBackbone
 class TimmBackbone(nn.Module):
     """Any timm model, cut at its stride-`stride` feature map: image (B,3,H,W) -> (B,C,H/16,W/16).
 
-    Weights are random; `kit.model.pretrained.load_vision_weights` fills them (never a hidden download).
+    Weights are random; `kit.weights.pretrained.load_vision_weights` fills them (never a hidden download).
     Images arrive ImageNet-normalised (as every kit pipeline makes them); a backbone trained with another
     normalisation (`cfg.pixel_mean/std`, e.g. 0.5/0.5 for TF EfficientNets) gets them converted first.
     """

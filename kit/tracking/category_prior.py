@@ -63,11 +63,11 @@ class CategoryPrior:
     def from_packages(cls, text_encoder: torch.nn.Module | None = None) -> "CategoryPrior":
         """EfficientNet-Lite0 and MiniLM from their offline packages (nothing is downloaded). `text_encoder`:
         reuse a loaded MiniLM (e.g. the Lite model's `language_backbone.bert`) instead of reading it again."""
-        from kit.model.pretrained import imagenet_classifier
+        from kit.weights.pretrained import imagenet_classifier
         from kit.text import SentenceEncoder
 
         if text_encoder is None:
-            from kit.model.pretrained import minilm_encoder
+            from kit.weights.pretrained import minilm_encoder
             text_encoder = minilm_encoder()
         return cls(imagenet_classifier("tf_efficientnet_lite0", "package"), text_encoder, SentenceEncoder())
 

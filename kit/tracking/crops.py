@@ -1,9 +1,11 @@
-"""Pre- and post-processing of the official tracker (spec §4.2-§4.7), reproduced bit for bit.
+"""Pre- and post-processing of the official tracker (docs/official-code.md: Crops, Tracking), reproduced bit
+for bit.
 
 Frame -> model input: `grounding_resize` (whole frame, NL initialisation), `sample_target` (template and
 search crops), `normalize`. Model output -> frame: `grounding_box_to_frame`, `search_box_to_frame`,
-`clip_box`. Pure numpy/cv2/torch, no model; every quirk marked PRESERVE is kept on purpose (spec §8) so
-that our tracker reproduces the official boxes, and is explained in one line where it happens.
+`clip_box`. Pure numpy/cv2/torch, no model; every quirk marked PRESERVE is kept on purpose
+(docs/official-code.md, quirks 6-8) so that our tracker reproduces the official boxes, and is explained in one
+line where it happens.
 """
 from __future__ import annotations
 
@@ -125,7 +127,7 @@ def frame_box_to_grounding(box_xywh, coords: Sequence[int], frame_w: int, frame_
     """A frame box (x, y, w, h) in the padded grounding input, normalised by `size` (float64, (4,)).
 
     Official `grounding_resize(im, size, bbox)`'s box output (training labels, grounding evaluation),
-    computed in floats (FIX #28: the official code fails on integer boxes).
+    computed in floats (FIX, docs/official-code.md quirk 28: the official code fails on integer boxes).
     """
     x, y, w, h = _box_floats(box_xywh)
     x_pad, y_pad, new_w, new_h = coords
@@ -195,7 +197,7 @@ def search_box_to_frame(pred_cxcywh_norm, prev_state_xywh, resize_factor: float,
 def clip_box(box_xywh, H: int, W: int, margin: int = 10) -> list[float]:
     """Keep at least `margin` px of the box inside the frame and make it at least margin x margin.
 
-    Official `box_ops.clip_box` (spec §4.7); negative widths from the head become `margin`.
+    Official `box_ops.clip_box` (docs/official-code.md: Tracking); negative widths from the head become `margin`.
     Returns floats (the official returns ints where a bound wins; same values).
     """
     x1, y1, w, h = _box_floats(box_xywh)

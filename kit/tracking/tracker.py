@@ -8,8 +8,9 @@
 
 Everything a video needs between frames lives in `TrackState` (cached text and template encodings, the
 temporal RoI tokens, the boxes), so several videos can be tracked with one `Tracker`. Several targets in one
-video are batched through the model. The paper's protocol (official-spec §4) is the default; the additions
-(confidence score, re-grounding, absence reporting, attention maps) are options in `TrackerConfig`.
+video are batched through the model. The paper's protocol (docs/official-code.md: Tracking) is the default;
+the additions (confidence score, re-grounding, absence reporting, attention maps) are options in
+`TrackerConfig`.
 """
 from __future__ import annotations
 
@@ -20,17 +21,18 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from kit.config import SEARCH_FACTOR, TEMPLATE_FACTOR
 from kit.model import Features, JointNLT, Prediction
 from kit.runtime import frame_threads, inference, resolve_device
 from kit.tracking import appearance
-from kit.tracking.crops import (clip_box, grounding_box_to_frame, grounding_resize, normalize, sample_target,
+from kit.tracking.crops import (Crop, clip_box, grounding_box_to_frame, grounding_resize, normalize, sample_target,
                                 search_box_to_frame)
 
 
 @dataclass
 class TrackerConfig:
-    template_factor: float = 2.0
-    search_factor: float = 5.0
+    template_factor: float = TEMPLATE_FACTOR
+    search_factor: float = SEARCH_FACTOR
     margin: int = 10                 # clip_box keeps >= margin px inside the frame (official)
     # The NL start box (the grounding result) is clipped like every later box (FIX: the official tracker starts
     # from the raw grounding box, which can lie in the padding below a wide frame, or have zero size; the next
@@ -99,6 +101,11 @@ class TargetResult:
     # With TrackerConfig.attention: 'target' (Hs,Ws) cross-attention of the target query (TQ + TC) over the
     # search tokens (last decoder layer); 'temporal' (1+L,1+L) SGTM encoder self-attention (last layer).
     attention: dict[str, np.ndarray] = field(default_factory=dict)
+    # The square search region this frame was tracked in, (x, y, side, side) in frame pixels, centred on the
+    # previous box (where `attention['target']` lies); None on the frame a target starts.
+    search_box: tuple[float, float, float, float] | None = None
+    # With TrackerConfig.attention: that search crop itself (the image the attention maps lie on).
+    search_crop: Crop | None = None
 
 
 class TrackerInputError(ValueError):
@@ -196,8 +203,10 @@ class Tracker:
                 if target.appearance is not None:
                     box = self._most_alike(box, target, search.tokens[k], crop, (H, W))
                 new, result = self._after_step(frame, target, pred, row, box)
+                x1, y1, side = (float(v) for v in crop.crop_box)
                 new_targets.append(new)
-                results.append(result)
+                results.append(dataclasses.replace(result, search_box=(x1, y1, side, side),
+                                                   search_crop=crop if self.config.attention else None))
         return TrackState(state.frame_index + 1, state.frame_size, new_targets), results
 
     def _track_batch(self, targets: list[TargetState], crops) -> tuple[list[tuple[Prediction, int]], Features]:

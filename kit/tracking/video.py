@@ -1,24 +1,19 @@
-"""Reading videos frame by frame with bounded memory, writing browser-playable H.264, drawing results, and
-exporting boxes.
+"""Reading videos frame by frame with bounded memory, and writing browser-playable H.264.
 
 Reading: `open_video` streams RGB frames one at a time with PyAV, so memory does not grow with the video's
 length. decord is available on request (`backend="decord"`, fast random access) but is not the default:
 measured with decord 0.6.0, its reader keeps every decoded frame of a slowly consumed video (a 2-minute
 720p video grew the tracker to 10.5 GB), while PyAV stays flat (~90 MB). Both use ffmpeg and both turn
-phone videos upright from their rotation metadata. Every problem is
-a `VideoError` whose message is one line naming the file. Writing: `VideoWriter` (H.264, yuv420p,
-faststart MP4). Drawing: `draw_result(s)`. Boxes: `write_boxes_txt/csv/json` and their readers.
+phone videos upright from their rotation metadata. Every problem is a `VideoError` whose message is one
+line naming the file. Writing: `VideoWriter` (H.264, yuv420p, faststart MP4). Drawing results is
+`kit.tracking.drawing`; box files are `kit.tracking.boxfiles`.
 """
 from __future__ import annotations
 
-import csv
-import io
-import json
 import math
 import os
 import re
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
 
@@ -261,6 +256,15 @@ def read_frame(path: str | os.PathLike, index: int = 0, max_side: int | None = N
     return open_video(path, max_side, backend).read(index)
 
 
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    """An image file (a benchmark's frame) as the official tracker reads it: cv2.imread, BGR -> RGB, uint8
+    (H, W, 3). Raises `VideoError` when the file is missing or not an image."""
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise VideoError(path, "is not a readable image (missing, or not an image file)")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
 # --- writing ---------------------------------------------------------------------------------------------
 
 def _h264_encoder(path: Path) -> str:
@@ -346,195 +350,3 @@ class VideoWriter:
 
     def __exit__(self, *exc_info) -> None:
         self.close()
-
-
-# --- drawing ---------------------------------------------------------------------------------------------
-
-# RGB, distinct on most footage; target i gets PALETTE[i % len(PALETTE)].
-PALETTE = ((255, 56, 56), (56, 200, 255), (72, 230, 72), (255, 190, 0), (200, 90, 255), (255, 110, 200),
-           (0, 230, 190), (255, 140, 40))
-_FONT = cv2.FONT_HERSHEY_SIMPLEX
-
-
-def _wrap(text: str, max_width: int, scale: float, thickness: int, max_lines: int) -> list[str]:
-    """Greedy word wrap to `max_width` pixels; the last line ends with '...' when text is left over."""
-    def fits(line: str) -> bool:
-        return cv2.getTextSize(line, _FONT, scale, thickness)[0][0] <= max_width
-
-    lines, words = [], text.split()
-    while words and len(lines) < max_lines:
-        line = words.pop(0)
-        while words and fits(f"{line} {words[0]}"):
-            line = f"{line} {words.pop(0)}"
-        lines.append(line)
-    if words or (lines and not fits(lines[-1])):
-        last = lines[-1]
-        while last and not fits(last + "..."):
-            last = last[:-1]
-        lines[-1] = last.rstrip() + "..."
-    return lines or [""]
-
-
-def _box_corners(box, w: int, h: int) -> tuple[int, int, int, int] | None:
-    """Integer first and last pixel of an x,y,w,h box (it covers x .. x+w-1), limited to a frame-sized
-    margin (cv2 clips the rest), or None for a missing or non-finite box."""
-    if box is None or not all(math.isfinite(v) for v in box):
-        return None
-    x, y, bw, bh = (float(v) for v in box)
-    x0, x1 = np.clip([x, x + max(bw - 1, 0)], -w, 2 * w).round().astype(int)
-    y0, y1 = np.clip([y, y + max(bh - 1, 0)], -h, 2 * h).round().astype(int)
-    return int(x0), int(y0), int(x1), int(y1)
-
-
-def draw_results(frame: np.ndarray, items: Sequence[tuple[Sequence[float] | None, str, float | None]],
-                 colors: Sequence[tuple[int, int, int]] | None = None) -> np.ndarray:
-    """A copy of `frame` (RGB uint8) with one (box_xywh or None, sentence, score or None) per target: the
-    box in the target's colour and a tag of that colour with its score and sentence (at most two lines),
-    placed outside the box, above it, else below it, so that it never hides the target (only a box that
-    fills the frame's height gets its tag inside, at its bottom). A target whose box is None is listed at
-    the top-left, marked "(absent)"."""
-    frame = np.asarray(frame)
-    if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
-        raise ValueError(f"expected an RGB uint8 frame (H, W, 3), got {frame.dtype} {frame.shape}")
-    out = frame.copy()
-    h, w = out.shape[:2]
-    palette = list(colors) if colors else PALETTE
-    colors = [palette[i % len(palette)] for i in range(len(items))]
-    scale = max(0.35, min(h, w) / 900)
-    thick = max(1, round(min(h, w) / 360))
-    (_, above), below = cv2.getTextSize("Ag", _FONT, scale, thick)  # pixels above and below the baseline
-    line_h = above + below + max(2, above // 3)
-    pad = max(2, line_h // 4)
-
-    absent_y = 0
-    for (box, label, score), color in zip(items, colors):
-        corners = _box_corners(box, w, h)
-        text = " ".join(t for t in (f"{score:.2f}" if score is not None and math.isfinite(score) else "",
-                                    label if corners is not None else f"{label} (absent)") if t)
-        lines = _wrap(text, max(w - 2 * pad, 1), scale, thick, max_lines=2) if text else []
-        tag_w = max((cv2.getTextSize(line, _FONT, scale, thick)[0][0] for line in lines), default=0) + 2 * pad
-        tag_h = len(lines) * line_h + pad
-        if corners is None:  # absent: listed at the top-left
-            tx, ty = 0, absent_y
-            absent_y += tag_h
-        else:
-            x0, y0, x1, y1 = corners
-            cv2.rectangle(out, (x0, y0), (x1, y1), color, thick + 1)
-            edge = thick // 2 + 2  # clear of the drawn box line
-            if y0 - edge - tag_h >= 0:
-                ty = y0 - edge - tag_h                 # above the box
-            elif y1 + edge + tag_h <= h:
-                ty = y1 + edge                         # below it
-            else:
-                ty = min(y1, h) - tag_h                # the box fills the height: inside, at its bottom
-            tx = min(max(x0, 0), max(0, w - tag_w))
-        if not lines:
-            continue
-        ty = min(max(ty, 0), max(0, h - tag_h))
-        cv2.rectangle(out, (tx, ty), (tx + tag_w - 1, ty + tag_h - 1), color, -1)
-        for i, line in enumerate(lines):
-            cv2.putText(out, line, (tx + pad, ty + pad // 2 + i * line_h + above), _FONT, scale, (0, 0, 0), thick,
-                        cv2.LINE_AA)
-    return out
-
-
-def draw_result(frame: np.ndarray, box_xywh: Sequence[float] | None, label: str, score: float | None = None,
-                color: tuple[int, int, int] = PALETTE[0]) -> np.ndarray:
-    """A copy of `frame` with one target drawn (see `draw_results`); box None means the target is absent."""
-    return draw_results(frame, [(box_xywh, label, score)], colors=[color])
-
-
-# --- box files -------------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class FrameBox:
-    """One frame's result: box x,y,w,h in frame pixels (None if there is none), confidence, target present."""
-
-    frame: int
-    box: tuple[float, float, float, float] | None
-    score: float | None
-    present: bool
-
-
-def _num(value: float, decimals: int = 2) -> str:
-    """Rounded, without trailing zeros: 12.0 -> '12' (LaSOT's integer GT), 12.345 -> '12.35'."""
-    text = f"{float(value):.{decimals}f}"
-    text = text.rstrip("0").rstrip(".") if "." in text else text
-    return "0" if text == "-0" else text
-
-
-def _write_atomic(path: str | os.PathLike, text: str) -> None:
-    """Write to `<path>.tmp`, then rename: an interrupted run leaves the previous complete file, never half
-    of one. Callers rewrite the whole file with the results so far (every few seconds, not every frame)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8", newline="\n") as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
-def write_boxes_txt(path: str | os.PathLike, boxes: Iterable[FrameBox | Sequence[float] | None]) -> None:
-    """LaSOT/TNL2K-style results: one `x,y,w,h` line per frame, values rounded to 2 decimals (integers stay
-    integers). The format has no "absent": a frame without a box (None, or a FrameBox not present) is
-    written `0,0,0,0`, which the toolkit (`kit.evaluation.metrics`) scores as the previous frame's box."""
-    lines = []
-    for item in boxes:
-        if isinstance(item, FrameBox):
-            item = item.box if item.present else None
-        lines.append("0,0,0,0" if item is None else ",".join(_num(v) for v in item))
-    _write_atomic(path, "".join(line + "\n" for line in lines))
-
-
-def read_boxes_txt(path: str | os.PathLike) -> np.ndarray:
-    """An (N, 4) float64 array of x,y,w,h from a results or ground-truth text file (comma, tab or space
-    separated; NaN kept; absent frames are the zeros they were written as)."""
-    rows = []
-    for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        values = re.split(r"[,\s]+", line.strip())
-        if len(values) != 4:
-            raise ValueError(f"{path}:{number}: expected 4 values x,y,w,h, got {line.strip()!r}")
-        rows.append([float(v) for v in values])
-    return np.array(rows, dtype=np.float64).reshape(-1, 4)
-
-
-CSV_HEADER = ("frame", "x", "y", "w", "h", "score", "present")
-
-
-def write_boxes_csv(path: str | os.PathLike, rows: Iterable[FrameBox]) -> None:
-    """`frame,x,y,w,h,score,present` per frame; an empty x,y,w,h (no box) or score (none); present is 1/0."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(CSV_HEADER)
-    for row in rows:
-        box = [_num(v) for v in row.box] if row.box is not None else [""] * 4
-        score = _num(row.score, 4) if row.score is not None else ""
-        writer.writerow([row.frame, *box, score, int(row.present)])
-    _write_atomic(path, buffer.getvalue())
-
-
-def read_boxes_csv(path: str | os.PathLike) -> list[FrameBox]:
-    with open(path, newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
-        if tuple(reader.fieldnames or ()) != CSV_HEADER:
-            raise ValueError(f"{path}: expected the header {','.join(CSV_HEADER)}, got {reader.fieldnames}")
-        return [FrameBox(frame=int(r["frame"]),
-                         box=tuple(float(r[k]) for k in "xywh") if r["x"] else None,
-                         score=float(r["score"]) if r["score"] else None,
-                         present=r["present"] == "1") for r in reader]
-
-
-def write_boxes_json(path: str | os.PathLike, meta: dict, rows: Iterable[FrameBox]) -> None:
-    """`{**meta, "frames": [{"frame", "box": [x,y,w,h] or null, "score", "present"}, ...]}`, one frame per
-    line. `meta` is e.g. {"video": ..., "text": ..., "fps": ..., "width": ..., "height": ...}."""
-    if "frames" in meta:
-        raise ValueError("meta must not have a 'frames' key: it is filled from rows")
-    frames = [json.dumps({"frame": r.frame,
-                          "box": None if r.box is None else [round(float(v), 2) for v in r.box],
-                          "score": None if r.score is None else round(float(r.score), 4),
-                          "present": bool(r.present)}) for r in rows]
-    head = "".join(f"  {json.dumps(k)}: {json.dumps(v)},\n" for k, v in meta.items())
-    body = ",\n".join(f"    {f}" for f in frames)
-    _write_atomic(path, "{\n" + head + '  "frames": [\n' + body + ("\n" if frames else "") + "  ]\n}\n")

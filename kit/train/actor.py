@@ -1,5 +1,5 @@
-"""The training step of JointNLT (official `JointNLTActor`, spec §5.5): ground, cut the template around the
-grounding prediction, track; losses of §5.6.
+"""The training step of JointNLT (official `JointNLTActor`, docs/official-code.md: Training): ground, cut the
+template around the grounding prediction, track; losses of `kit.train.losses`.
 
 `JointActor` is an nn.Module so that DistributedDataParallel wraps the whole step (three model passes, one
 backward). Three forms:

@@ -12,8 +12,9 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any
 
-from kit.config import (BERT_BASE_UNCASED, VARIANTS, LanguageConfig, ModelConfig, TransformerConfig, VisionConfig,
-                        dataclass_from_dict)
+from kit import config as model_presets
+from kit.config import (BERT_BASE_UNCASED, SEARCH_FACTOR, TEMPLATE_FACTOR, TRAINING_PRECISIONS, VARIANTS,
+                        LanguageConfig, ModelConfig, TransformerConfig, VisionConfig, dataclass_from_dict)
 
 
 @dataclass
@@ -30,7 +31,8 @@ class RootsConfig:
 
 @dataclass
 class DataConfig:
-    """What is sampled (spec §5.2-§5.3) and how it is augmented and cropped (§5.4).
+    """What is sampled and how it is augmented and cropped (docs/official-code.md: Training; quirk
+    numbers refer to its table).
 
     `datasets` are `name` or `name:split` ('lasot:train', 'refcocog:train', 'otb:train', 'tnl2k',
     'synthetic:train', 'synthetic:grounding_train'); `ratios` weight them (same length).
@@ -39,10 +41,10 @@ class DataConfig:
     datasets: tuple[str, ...] = ("lasot:train", "refcocog:train", "otb:train", "tnl2k")
     ratios: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0)
     roots: RootsConfig = field(default_factory=RootsConfig)
-    # Sentences: 'official_train' = text before the first comma (the official training reader, §5.2);
-    # 'clean' = the whole file. RefCOCOg always uses the last sentence of a ref (§8 #29).
+    # Sentences: 'official_train' = text before the first comma (the official training reader, quirk 10);
+    # 'clean' = the whole file. RefCOCOg always uses the last sentence of a ref (quirk 29).
     sentence_mode: str = "official_train"
-    # Sampler (§5.3)
+    # Sampler
     # 2 = two-step actor (forward_multiFrame); 1 = forward_joint; 0 = grounding only (not official: a
     # grounding phase ~3x cheaper per sample, e.g. before a joint phase started with model.init_from)
     num_search: int = 2
@@ -54,31 +56,31 @@ class DataConfig:
     probe_draws: int = 20             # draws per dataset before the run (0 = none); one giving nothing stops it
     max_error_rate: float = 0.5       # stop when more draws than this raise errors (not mere invalid samples)
     # Crops: factors of sqrt(w*h) (sizes come from the model config)
-    search_factor: float = 5.0
-    template_factor: float = 2.0
+    search_factor: float = SEARCH_FACTOR
+    template_factor: float = TEMPLATE_FACTOR
     center_jitter: float = 4.5        # search crops only; the template's jitter is 0 (official)
     scale_jitter: float = 0.5
-    # Augmentations (§5.4)
+    # Augmentations
     brightness_jitter: float = 0.2    # x U(1-b, 1+b) on every crop and the grounding image
     grayscale_prob: float = 0.05      # joint on the search frames / the template frame
     flip_prob: float = 0.5            # joint on the frames, and again per crop
-    # FIX (§8 #20): the official flips ignore the sentence; flipping "the dog left of the car" makes the
+    # FIX (quirk 20): the official flips ignore the sentence; flipping "the dog left of the car" makes the
     # sentence wrong. True = no flip at all for a sample whose sentence says left or right.
     language_aware_flip: bool = True
-    # Parity switch (§8 #17): the official TNL2K reader pairs box i with image i-1 (box 0 with the last
+    # Parity switch (quirk 17): the official TNL2K reader pairs box i with image i-1 (box 0 with the last
     # image). False = box i with image i (FIX).
     official_tnl2k_pairing: bool = False
-    # Parity switch (§5.2, §8 #26): officially a LaSOT frame is visible only when not occluded, in view AND
+    # Parity switch (quirk 26): officially a LaSOT frame is visible only when not occluded, in view AND
     # its box has w, h > 0. False = the occlusion and out-of-view flags alone.
     lasot_visible_needs_box: bool = False
 
 
 @dataclass
 class OptimConfig:
-    """Optimiser, schedule and precision (spec §5.7). Learning rates are per parameter group, with the
-    official group semantics: the official `TRAIN.LR 2e-3 x BACKBONE_MULTIPLIER 0.1` lands on the
+    """Optimiser, schedule and precision (docs/official-code.md: Training). Learning rates are per parameter
+    group, with the official group semantics: the official `TRAIN.LR 2e-3 x BACKBONE_MULTIPLIER 0.1` lands on the
     non-backbone parameters (`lr_head` = 2e-4), the visual backbone gets `MODEL.VISUAL.LR` = 1e-4 and BERT
-    `MODEL.LANGUAGE.BERT.LR` = 1e-5 (§8 #16). Weight decay applies to every parameter (norms and biases
+    `MODEL.LANGUAGE.BERT.LR` = 1e-5 (quirk 16). Weight decay applies to every parameter (norms and biases
     included), as official."""
 
     lr_head: float = 2e-4
@@ -101,19 +103,20 @@ class OptimConfig:
     gamma: float = 0.1
     # fp32 | bf16 (autocast, CPU or GPU) | fp16 (autocast + GradScaler, CUDA only)
     precision: str = "fp32"
-    # Parity switch (§8 #15): the official trainer never clips under AMP. False = clip always (FIX).
+    # Parity switch (docs/official-code.md, quirk 15): the official trainer never clips under AMP.
+    # False = clip always (FIX).
     official_amp_skips_clipping: bool = False
 
 
 @dataclass
 class LossConfig:
-    """GIoU + L1 on the returned boxes (w,h x 1.5), spec §5.6."""
+    """GIoU + L1 on the returned boxes (w,h x 1.5), docs/official-code.md: Training."""
 
     giou_weight: float = 2.0
     l1_weight: float = 5.0
     track_iou_threshold: float = 0.5  # tracking losses count where IoU(grounding, GT) > this
-    # Parity switch (§8 #18): one degenerate predicted box zeroes the GIoU loss and IoU of the whole batch
-    # (and so the tracking mask). False = robust GIoU on boxes with w,h clamped >= 0 (FIX).
+    # Parity switch (docs/official-code.md, quirk 18): one degenerate predicted box zeroes the GIoU loss and
+    # IoU of the whole batch (and so the tracking mask). False = robust GIoU on boxes with w,h clamped >= 0 (FIX).
     official_degenerate_zeroing: bool = False
     # Parity switch: the official actor encodes the sentence in every pass and the template in every tracking
     # pass (independent dropout each time). False = encode once per sample and share (same function, up to
@@ -139,7 +142,7 @@ class LossConfig:
 class ModelChoice:
     """Which network: a preset of `kit.config.PRESETS` (or a training preset of `MODEL_PRESETS` below) and an
     ablation variant of `kit.config.VARIANTS`. `pretrained=true` starts the encoders from pretrained weights
-    through `kit.model.pretrained.build_pretrained_model`; `vision_weights` / `language_weights` name the
+    through `kit.weights.pretrained.build_pretrained_model`; `vision_weights` / `language_weights` name the
     sources ('' = what the preset says, 'none' = random, else 'package' (offline pip package), a local
     path, 'timm' or a Hub id such as 'bert-base-uncased' — the last two download; never in tests).
     `pretrained=false` = every weight random. `init_from` starts every weight from a saved model."""
@@ -150,7 +153,7 @@ class ModelChoice:
     vision_weights: str = ""
     language_weights: str = ""
     # Start from these weights instead (fine-tuning, or a second phase after a first run): anything
-    # `kit.checkpoint.load_model` reads (our folder, e.g. runs/x/checkpoints/step00000120, an official
+    # `kit.weights.loading.load_model` reads (our folder, e.g. runs/x/checkpoints/step00000120, an official
     # checkpoint, hf://...), loaded strictly into this run's model; `pretrained` is then not used.
     init_from: str = ""
     # With init_from: put the vision encoder's pretrained weights (VisionConfig.pretrained, e.g. the ImageNet
@@ -202,9 +205,9 @@ class TrainConfig:
 
 
 # ---------------------------------------------------------------------------------------------------
-# Small model configs for training on a CPU. They live here until kit.config has presets of that size
-# (`lite` is looked up there first). The text encoder keeps bert-base-uncased's vocabulary (30522 rows),
-# since the sentences are tokenised with that vocabulary; only its width and depth shrink.
+# Small model configs for training on a CPU (tests, quick runs); `model_config` looks a name up in kit.config's
+# presets first. The text encoder keeps bert-base-uncased's vocabulary (30522 rows), since the sentences are
+# tokenised with that vocabulary; only its width and depth shrink.
 
 def tiny_model() -> ModelConfig:
     """For tests: 128-px search / 64-px template, 1-2 layers everywhere, no dropout (~3M parameters)."""
@@ -241,8 +244,6 @@ MODEL_PRESETS = {"train_tiny": tiny_model, "train_cpu_small": cpu_small_model}
 
 def model_config(choice: ModelChoice) -> ModelConfig:
     """The ModelConfig of a ModelChoice: kit.config presets first, then MODEL_PRESETS."""
-    from kit import config as model_presets  # looked up at call time: presets may be added later
-
     if choice.variant not in VARIANTS:
         raise ValueError(f"unknown model variant {choice.variant!r}; choose one of {sorted(VARIANTS)}")
     if choice.preset in model_presets.PRESETS or choice.preset in model_presets.OFFICIAL_VARIANTS:
@@ -300,17 +301,14 @@ def synthetic_cpu() -> TrainConfig:
     """A small model on the synthetic benchmark (train sequences + grounding images, 1:1), sized for 2 CPU
     cores: bf16 autocast, 60 iterations of 8 per epoch, 10 epochs with a 1-epoch warm-up, evaluation on the
     val split after every epoch. Model: kit.config's `lite` preset (EfficientNet-Lite0 + MiniLM, pretrained
-    from offline packages) when it exists, else `train_cpu_small` from random weights (switch with
-    model.preset=... model.pretrained=...). Add run.max_minutes=30 for a fixed budget."""
-    from kit import config as model_presets
-
-    lite = "lite" in model_presets.PRESETS
+    from offline packages; `model.preset=train_cpu_small model.pretrained=false` trains a small model from
+    random weights instead). Add run.max_minutes=30 for a fixed budget."""
     return TrainConfig(
         name="synthetic_cpu",
-        model=ModelChoice(preset="lite" if lite else "train_cpu_small", pretrained=lite),
+        model=ModelChoice(preset="lite", pretrained=True),
         data=DataConfig(datasets=("synthetic:train", "synthetic:grounding_train"), ratios=(1.0, 1.0),
                         sentence_mode="clean"),
-        optim=OptimConfig(lr_head=5e-4, lr_vision=1e-4, lr_language=1e-4 if lite else 2.5e-4, epochs=10,
+        optim=OptimConfig(lr_head=5e-4, lr_vision=1e-4, lr_language=1e-4, epochs=10,
                           samples_per_epoch=480, batch_size=8, warmup_epochs=1, milestones=(8,), precision="bf16"),
         run=RunConfig(out_dir="runs/synthetic_cpu", workers=1, log_every=10, checkpoint_every=1,
                       eval_dataset="synthetic:val", eval_samples=64),
@@ -479,8 +477,9 @@ def validate(cfg: TrainConfig) -> None:
     if d.num_search not in (0, 1, 2):
         raise ValueError(f"data.num_search must be 0 (grounding only), 1 (forward_joint) or 2 (two-step actor), "
                          f"got {d.num_search}")
-    if o.precision not in ("fp32", "bf16", "fp16"):
-        raise ValueError(f"optim.precision must be fp32, bf16 or fp16, got {o.precision!r}")
+    if o.precision not in TRAINING_PRECISIONS:
+        names = f"{', '.join(TRAINING_PRECISIONS[:-1])} or {TRAINING_PRECISIONS[-1]}"
+        raise ValueError(f"optim.precision must be {names}, got {o.precision!r}")
     if len(o.betas) != 2:
         raise ValueError(f"optim.betas must be two numbers, got {o.betas}")
     if o.batch_size < 1 or o.epochs < 1 or o.samples_per_epoch < 1:

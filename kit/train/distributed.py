@@ -8,6 +8,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+import numpy as np
+
 import torch
 import torch.distributed as dist
 
@@ -82,3 +84,13 @@ def gather_objects(obj, info: DistInfo) -> list:
 def barrier(info: DistInfo) -> None:
     if info.distributed:
         dist.barrier()
+
+
+def sum_over_processes(counts: np.ndarray, info: DistInfo) -> np.ndarray:
+    """Element-wise sum of an integer array over all processes (one all-reduce)."""
+    if not info.distributed:
+        return counts
+    t = torch.from_numpy(np.ascontiguousarray(counts, dtype=np.int64))
+    t = t.to(info.device) if info.device.type == "cuda" else t
+    dist.all_reduce(t)
+    return t.cpu().numpy()

@@ -1,7 +1,7 @@
 """One training epoch and one evaluation pass; everything else (data, checkpoints, logs) is wired in main.py.
 
-Gradient clipping applies under every precision by default (FIX §8 #15: the official trainer clipped only
-without AMP). With fp16 the gradients are unscaled before clipping, so the 0.1 norm is the true gradient
+Gradient clipping applies under every precision by default (FIX, docs/official-code.md quirk 15: the official trainer
+clipped only without AMP). With fp16 the gradients are unscaled before clipping, so the 0.1 norm is the true gradient
 norm. `official_amp_skips_clipping=True` is the official behaviour (the `paper` preset's default).
 """
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Turn a training checkpoint into a model folder for `kit.checkpoint.load_model` (the weights only):
+"""Turn a training checkpoint into a model folder for `kit.weights.loading.load_model` (the weights only):
 
     python -m kit.train.export runs/lite assets/jointnlt-lite
 
@@ -12,7 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from kit.checkpoint import CheckpointError, load_pretrained, save_pretrained, unchanged_package_modules
+from kit.weights.checkpoint import CheckpointError, load_pretrained, save_pretrained, unchanged_package_modules
 from kit.cli import EXIT_BAD_INPUT, EXIT_OK
 from kit.train.state import latest_checkpoint
 

@@ -1,12 +1,13 @@
-"""Box losses of the official `adaptive_compute_losses` (spec §5.6): GIoU + L1 on the returned boxes.
+"""Box losses of the official `adaptive_compute_losses` (docs/official-code.md: Training): GIoU + L1 on the
+returned boxes.
 
 Predictions are cx,cy,w,h normalised (w,h already x 1.5, as the model returns them); ground truth is
 x,y,w,h normalised, clamped to [0,1] after conversion to corners. Grounding loss = 2 * mean(1 - GIoU) +
 5 * L1; each tracking loss counts only the samples whose grounding IoU > 0.5 (mask m):
 2 * mean(m * (1 - GIoU)) + 5 * L1 * mean(m) — the L1 term is the batch mean scaled by the valid fraction
-(official, PRESERVE §8 #19).
+(official, PRESERVE quirk 19).
 
-Degenerate boxes (FIX §8 #18): the corner head can return x2 < x1. The official code then fails an
+Degenerate boxes (FIX quirk 18): the corner head can return x2 < x1. The official code then fails an
 assertion, and its bare `except` sets the GIoU loss and the IoU of the WHOLE batch to 0, which also empties
 the tracking mask. Here GIoU is computed on the prediction with w,h clamped >= 0 (the L1 term still sees
 the raw box and pulls it back); `official=True` restores the batch zeroing for parity experiments.

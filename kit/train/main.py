@@ -14,7 +14,6 @@ import itertools
 import json
 import random
 import sys
-import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -25,84 +24,53 @@ from torch.utils.data import DataLoader
 
 from kit.train.actor import JointActor
 from kit.train.config import PRESETS, TrainConfig, get_train_preset, model_config, parse_overrides, validate
-from kit.train.distributed import DistInfo, all_mean, any_true, barrier, cleanup, gather_objects, init_distributed
+from kit.train.distributed import DistInfo, barrier, cleanup, init_distributed
 from kit.train.engine import evaluate, train_one_epoch
 from kit.train.logger import RunLogger
+from kit.train.progress import RunProgress
 from kit.train.optim import build_optimizer, build_scaler, build_scheduler
 from kit.train.processing import Processing, collate
-from kit.train.sampling import (
-    DRAW_COUNTS,
-    RunBatches,
-    SamplingError,
-    Source,
-    TrainingSampler,
-    ValidationSet,
-    VirtualEpoch,
-    check_draws,
-    format_draws,
-    iterations_per_epoch,
-    probe_sources,
-    validation_samples,
-)
-from kit.train.state import (
-    TRAIN_CONFIG_NAME,
-    capture_rng,
-    latest_checkpoint,
-    load_checkpoint,
-    prune_checkpoints,
-    restore_rng,
-    save_checkpoint,
-)
+from kit.train.sampling import (RunBatches, SamplingError, Source, TrainingSampler, ValidationSet, VirtualEpoch,
+                                iterations_per_epoch, probe_sources, validation_samples)
+from kit.train.state import TRAIN_CONFIG_NAME, latest_checkpoint, load_checkpoint, restore_rng
 
 BERT_VOCAB_SIZE = 30522  # the sentences are tokenised with bert-base-uncased's vocabulary (kit.text)
 
 
 def build_training_model(cfg: TrainConfig):
     """The network to train. `model.pretrained=true`: encoders from the sources the model config names
-    (`kit.model.pretrained.build_pretrained_model`: offline packages, local files, or timm / the Hub, which
-    download), the rest random; otherwise every weight is random (the official initialisation, spec §2.12).
-    `model.init_from` = every weight from a saved model (`kit.checkpoint.load_model`, strict)."""
+    (`kit.weights.pretrained.build_pretrained_model`: offline packages, local files, or timm / the Hub, which
+    download), the rest random; otherwise every weight is random (the official initialisation).
+    `model.init_from` = every weight from a saved model (`kit.weights.loading.load_model`, strict)."""
     mcfg = model_config(cfg.model)
     vocab = mcfg.language.hf_config.get("vocab_size", 0)
     if vocab < BERT_VOCAB_SIZE:
         raise ValueError(f"model preset {cfg.model.preset!r} has a text vocabulary of {vocab} tokens, but training "
                          f"sentences are tokenised with bert-base-uncased ({BERT_VOCAB_SIZE}); choose another preset")
     if cfg.model.init_from:
-        from kit.checkpoint import load_model
+        from kit.weights.loading import load_model
         from kit.train.export import checkpoint_dir
         source = Path(cfg.model.init_from)
         if (source / "checkpoints").is_dir():  # a run's out_dir: its latest checkpoint, as export takes it
             source = checkpoint_dir(source)
         model = load_model(source, config=mcfg).train()  # strict: this run's architecture
         if cfg.model.reset_vision:
-            from kit.model.pretrained import load_vision_weights
+            from kit.weights.pretrained import load_vision_weights
             if mcfg.vision.pretrained is None:
                 raise ValueError("model.reset_vision=true needs a config that names pretrained vision weights")
             load_vision_weights(model.visual_backbone, mcfg.vision.pretrained)
         return model
     if cfg.model.pretrained:
         try:
-            from kit.model.pretrained import build_pretrained_model
+            from kit.weights.pretrained import build_pretrained_model
         except ImportError as err:
-            raise RuntimeError("model.pretrained=true needs kit.model.pretrained.build_pretrained_model, which this "
+            raise RuntimeError("model.pretrained=true needs kit.weights.pretrained.build_pretrained_model, which this "
                                f"installation does not have ({err}); use model.pretrained=false") from err
         model = build_pretrained_model(mcfg)
     else:
         from kit.model import build_model
         model = build_model(mcfg)
     return model
-
-
-def sum_over_processes(counts: np.ndarray, info: DistInfo) -> np.ndarray:
-    """Element-wise sum of an integer array over all processes (one all-reduce)."""
-    if not info.distributed:
-        return counts
-    import torch.distributed as dist
-
-    t = torch.from_numpy(np.ascontiguousarray(counts, dtype=np.int64))
-    t = t.to(info.device) if info.device.type == "cuda" else t
-    dist.all_reduce(t)
-    return t.cpu().numpy()
 
 
 def _seed(seed: int) -> None:
@@ -210,12 +178,6 @@ def _train(cfg: TrainConfig, info: DistInfo, evaluate_fn: Callable | None = None
     if cfg.data.probe_draws > 0:
         probe_sources(sampler, processing, run.seed, cfg.data.probe_draws, cfg.data.max_error_rate, log=say)
     dataset = VirtualEpoch(sampler, processing, run.seed, cfg.data.max_attempts)
-    draws = np.zeros((len(sampler.sources), len(DRAW_COUNTS)), dtype=np.int64)  # this epoch, all processes
-
-    def log_draws(epoch: int) -> None:
-        say(f"epoch {epoch} draws: {format_draws(draws, sampler.sources)}")
-        logger.draws([{"epoch": epoch, "dataset": src.spec, **dict(zip(DRAW_COUNTS, map(int, row)))}
-                      for src, row in zip(sampler.sources, draws)])
     iters = iterations_per_epoch(optim.samples_per_epoch, optim.batch_size, info.world_size)
     if iters < 1:
         raise ValueError(f"optim.samples_per_epoch={optim.samples_per_epoch} gives no full batch of "
@@ -225,64 +187,25 @@ def _train(cfg: TrainConfig, info: DistInfo, evaluate_fn: Callable | None = None
         source = Source(run.eval_dataset, cfg.data.roots, cfg.data.sentence_mode)
         items = validation_samples(source, run.eval_samples, cfg.data.num_search)
         eval_loader = DataLoader(ValidationSet(items, processing), batch_size=optim.batch_size, collate_fn=collate)
-
-    def save() -> int:
-        """Every rank calls it (the RNG states are gathered); rank 0 writes. Returns the step saved."""
-        rng_states = gather_objects(capture_rng(), info)  # every rank's, so that a resume is exact
-        if info.is_main:
-            save_checkpoint(checkpoints / f"step{position['step']:08d}", model, optimizer, scheduler, scaler,
-                            position, rng_states, config_dict)
-            prune_checkpoints(checkpoints, run.keep_checkpoints)
-        barrier(info)
-        return position["step"]
+    parts = {"model": model, "optimizer": optimizer, "scheduler": scheduler, "scaler": scaler, "logger": logger,
+             "sampler": sampler}
+    progress = RunProgress(cfg, info, parts, position, iters, checkpoints, config_dict)
 
     if rng_state is not None:
         restore_rng(rng_state)
-    start_time = last_time = time.monotonic()
-    last_row, last_eval, last_saved, last_log_step = {}, {}, None, position["step"]
-    stop = False
     plan = RunBatches(optim.samples_per_epoch, optim.batch_size, position["epoch"], optim.epochs, info.rank,
                       info.world_size, start=position["batch"])
     batch_iterator = iter(_loader(dataset, plan, run.workers, device))
     for batches in plan.epochs:
         epoch = batches.epoch
-        position.update(epoch=epoch, batch=batches.start)
-        draws[:] = 0
-        pending_draws = np.zeros_like(draws)
-
-        def on_step(stats: dict) -> bool:
-            nonlocal stop, last_row, last_time, last_saved, last_log_step, pending_draws
-            position["batch"] += 1
-            position["step"] += 1
-            step = position["step"]
-            pending_draws += stats.pop("draw_counts").numpy() if "draw_counts" in stats else 0
-            if step % run.log_every == 0 or position["batch"] == iters:
-                draws[:] += sum_over_processes(pending_draws, info)
-                pending_draws = np.zeros_like(draws)
-                check_draws(draws, sampler.sources, sampler.probs, cfg.data.max_error_rate)
-                now = time.monotonic()
-                row = {"step": step, "epoch": epoch, **all_mean(stats, info)}
-                row.update({f"lr_{g['name']}": g["lr"] for g in optimizer.param_groups})
-                samples = (step - last_log_step) * optim.batch_size * info.world_size
-                row["samples_per_s"] = samples / max(now - last_time, 1e-9)
-                row["elapsed_s"] = now - start_time
-                logger.train(row)
-                last_row, last_time, last_log_step = row, now, step
-            if run.max_minutes > 0:
-                stop |= any_true(time.monotonic() - start_time > 60 * run.max_minutes, info)
-            if run.max_steps > 0 and step >= run.max_steps:
-                stop = True
-            if run.checkpoint_every_steps > 0 and step % run.checkpoint_every_steps == 0 and position["batch"] < iters:
-                last_saved = save()
-            return stop
-
+        progress.start_epoch(epoch, batches.start)
         train_one_epoch(step_module, _Take(batch_iterator, len(batches)), optimizer, device=device,
                         precision=optim.precision, scaler=scaler, grad_clip_norm=optim.grad_clip_norm,
-                        official_amp_skips_clipping=optim.official_amp_skips_clipping, on_step=on_step,
+                        official_amp_skips_clipping=optim.official_amp_skips_clipping, on_step=progress.on_step,
                         progress=run.progress and info.is_main, description=f"epoch {epoch}/{optim.epochs}")
-        if position["batch"] < iters:  # stopped inside the epoch
+        if not progress.epoch_finished:  # stopped inside the epoch
             break
-        log_draws(epoch)
+        progress.log_draws(epoch, say)
         scheduler.step()
         position.update(epoch=epoch + 1, batch=0)
         if info.is_main and run.eval_every > 0 and (epoch % run.eval_every == 0 or epoch == optim.epochs):
@@ -293,19 +216,17 @@ def _train(cfg: TrainConfig, info: DistInfo, evaluate_fn: Callable | None = None
                 metrics.update(evaluate_fn(model, device, epoch))
                 model.train()
             if metrics:
-                last_eval = {"step": position["step"], "epoch": epoch, **metrics}
-                logger.eval(last_eval)
+                progress.log_eval(epoch, metrics)
         barrier(info)
-        if epoch % max(run.checkpoint_every, 1) == 0 or epoch == optim.epochs or stop:
-            last_saved = save()
-        if stop:
+        if epoch % max(run.checkpoint_every, 1) == 0 or epoch == optim.epochs or progress.stop:
+            progress.save()
+        if progress.stop:
             break
     del batch_iterator  # stops the workers
-    if last_saved != position["step"]:
-        last_saved = save()
+    if progress.last_saved != position["step"]:
+        progress.save()
     logger.close()
-    return {"out_dir": str(out_dir), "step": position["step"], "epoch": position["epoch"], "train": last_row,
-            "eval": last_eval, "checkpoint": str(checkpoints / f"step{last_saved:08d}"), "rank": info.rank}
+    return progress.summary(out_dir)
 
 
 def parse_args(argv: list[str] | None = None) -> TrainConfig:

@@ -1,4 +1,4 @@
-"""Optimiser, learning-rate schedule and gradient scaler of the official training (spec §5.7)."""
+"""Optimiser, learning-rate schedule and gradient scaler of the official training (docs/official-code.md: Training)."""
 from __future__ import annotations
 
 import bisect

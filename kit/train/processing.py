@@ -1,6 +1,6 @@
 """Training inputs from a sampled frame triple (official `TransNLTProcessing` and `TemplateProcessing`,
-spec §5.4-§5.5): the grounding image, jittered search crops with their labels, the template crop cut
-around the grounding prediction, augmentations and the validity checks.
+docs/official-code.md: Training): the grounding image, jittered search crops with their labels, the template
+crop cut around the grounding prediction, augmentations and the validity checks.
 
 Boxes: labels are x,y,w,h normalised by the crop (or padded grounding image) size, as the official
 `transform_image_to_crop(..., normalize=True)`. Randomness comes only from the generator passed in.
@@ -76,7 +76,7 @@ def jitter_box(box, rng: np.random.Generator, center_jitter: float, scale_jitter
 
 def box_in_crop(box, crop_box, resize_factor: float, out_size: int) -> np.ndarray:
     """Official `transform_image_to_crop(normalize=True)`: the frame box in a crop made around `crop_box`,
-    x,y,w,h / out_size. The crop centre is (out_size - 1)/2 (spec §8 #7)."""
+    x,y,w,h / out_size. The crop centre is (out_size - 1)/2 (docs/official-code.md, quirk 7)."""
     box, crop_box = np.asarray(box, dtype=np.float64), np.asarray(crop_box, dtype=np.float64)
     centre = (out_size - 1) / 2 + ((box[:2] + 0.5 * box[2:]) - (crop_box[:2] + 0.5 * crop_box[2:])) * resize_factor
     size = box[2:] * resize_factor
@@ -95,11 +95,11 @@ def all_padding(pad_mask: np.ndarray | torch.Tensor, feat_size: int) -> bool:
 class Processing:
     """`processing(sample, rng)` -> a dict of tensors for the actor (see `__call__`).
 
-    Augmentations (when `rng` is given; spec §5.4): brightness x U(0.8,1.2) on every crop and on the
-    grounding image; on the search frames jointly: grayscale (p 0.05) and a horizontal flip (p 0.5), then
-    per crop another horizontal flip (p 0.5). With `language_aware_flip` (default, a FIX of §8 #20) a
-    sample whose sentence mentions left or right is never flipped. `rng=None` = no augmentation and no
-    jitter (evaluation; pass `crop_boxes` to say where to crop).
+    Augmentations (when `rng` is given): brightness x U(0.8,1.2) on every crop and on the grounding image; on
+    the search frames jointly: grayscale (p 0.05) and a horizontal flip (p 0.5), then per crop another
+    horizontal flip (p 0.5). With `language_aware_flip` (default, a FIX of docs/official-code.md quirk 20) a
+    sample whose sentence mentions left or right is never flipped. `rng=None` = no augmentation and no jitter
+    (evaluation; pass `crop_boxes` to say where to crop).
     """
 
     def __init__(self, model_cfg: ModelConfig, data_cfg: DataConfig, text_encoder=None):

@@ -1,4 +1,5 @@
-"""The training sampler (official `GroundingAndTrackingSampler`, spec §5.3) and the virtual epoch around it.
+"""The training sampler (official `GroundingAndTrackingSampler`, docs/official-code.md:
+Training) and the virtual epoch around it.
 
 A sample is one sentence, one grounding frame and `num_search` search frames of the same target. Every
 sample is drawn from its own generator, seeded by (seed, epoch, index): a virtual epoch is the same
@@ -58,10 +59,10 @@ class Source:
     """One training dataset: `len(source)` items, `source[i]` a `Sequence`; `is_video` False for grounding
     images (RefCOCOg, synthetic grounding_*), which are used as 1-frame sequences.
 
-    official_tnl2k_pairing: TNL2K box i with image i-1 and box 0 with the last image (spec §8 #17), else box
-    i with image i. lasot_visible_needs_box: LaSOT frames count as visible only when their box has w, h > 0
-    too (official, §5.2), else the occlusion / out-of-view flags alone. A sequence whose box and image
-    counts differ is warned about once (per process) and recorded in `mismatched`."""
+    official_tnl2k_pairing: TNL2K box i with image i-1 and box 0 with the last image (docs/official-code.md, quirk
+    17), else box i with image i. lasot_visible_needs_box: LaSOT frames count as visible only when their box has w, h
+    > 0 too (official, quirk 26), else the occlusion / out-of-view flags alone. A sequence whose box and image counts
+    differ is warned about once (per process) and recorded in `mismatched`."""
 
     def __init__(self, spec: str, roots: RootsConfig, sentence_mode: str = "clean",
                  official_tnl2k_pairing: bool = False, lasot_visible_needs_box: bool = False):
@@ -75,7 +76,7 @@ class Source:
         self.lasot_visible_needs_box = lasot_visible_needs_box and name == "lasot"
         self.mismatched: dict[str, tuple[int, int]] = {}  # name -> (boxes, images)
         if name == "refcocog":
-            # The official training uses the last sentence of each ref (spec §8 #29).
+            # The official training uses the last sentence of each ref (docs/official-code.md, quirk 29).
             refs = RefCOCOg(root, split=split or "train")
             self._items = [Sequence(name=str(r.ref_id), frames=[r.image], boxes=r.box[None].astype(np.float64),
                                     visible=np.ones(1, bool), sentence=r.sentences[-1], dataset="refcocog")
@@ -124,13 +125,13 @@ class Source:
 
 
 class TrainingSampler:
-    """Draws `Sample`s as the official sampler in mode 'grounding' (spec §5.3):
+    """Draws `Sample`s as the official sampler in mode 'grounding' (docs/official-code.md: Training):
 
     * a dataset by `ratios`, then a sequence uniformly; a video needs `min_visible_frames` visible frames and
       `min_sequence_length` frames (else another sequence is drawn);
     * video: the grounding frame g is a visible frame among the first min(max_grounding_frame, len) - 2;
       the search frames are `num_search` visible frames of [g+1, g+max_sample_interval+gap), drawn WITH
-      replacement and left unsorted (official, §8 #20), the window growing by 5 until one is visible;
+      replacement and left unsorted (official, quirk 20), the window growing by 5 until one is visible;
     * image: the grounding and search frames are the same image.
 
     A sequence's length is its number of ground-truth boxes, as officially; a drawn frame without an image

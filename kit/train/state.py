@@ -1,13 +1,13 @@
 """Training checkpoints: the model in our format plus everything needed to resume exactly.
 
 A checkpoint is a directory `<out_dir>/checkpoints/step<global step>/` holding
-  model.safetensors, config.json   the weights and model config (`kit.checkpoint.save_pretrained`: the
-                                   directory loads with `kit.checkpoint.load_model` like any of ours)
+  model.safetensors, config.json   the weights and model config (`kit.weights.checkpoint.save_pretrained`: the
+                                   directory loads with `kit.weights.loading.load_model` like any of ours)
   training_state.pt                optimiser, scheduler, grad scaler, the RNG states of python / numpy /
                                    torch (/ CUDA) of every rank, and the position: next epoch and batch
   train_config.json                the resolved TrainConfig of the run
 and `<out_dir>/checkpoints/LATEST` names the newest one. training_state.pt holds only tensors and plain
-Python values, so it is read with `torch.load(weights_only=True)`.
+Python values, so it is read with `load_torch_file` (torch's `weights_only` loading).
 """
 from __future__ import annotations
 
@@ -20,7 +20,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from kit.checkpoint import CONFIG_NAME, WEIGHTS_NAME, load_state_dict_strict, save_pretrained
+from kit.weights.checkpoint import save_pretrained
+from kit.weights.files import CONFIG_NAME, WEIGHTS_NAME, load_state_dict_strict, load_torch_file
 
 STATE_NAME = "training_state.pt"
 TRAIN_CONFIG_NAME = "train_config.json"
@@ -90,7 +91,7 @@ def load_checkpoint(directory: Path, model: nn.Module, optimizer, scheduler, sca
         raise ValueError(f"{directory} was trained with another model config ({saved_model.get('name')!r}); resume "
                          "with the same model.preset / model.variant")
     load_state_dict_strict(model, load_file(directory / WEIGHTS_NAME, device="cpu"), source=str(directory))
-    state = torch.load(directory / STATE_NAME, map_location="cpu", weights_only=True)
+    state = load_torch_file(directory / STATE_NAME)
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
     if scaler is not None and state["scaler"] is not None:

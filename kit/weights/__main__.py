@@ -44,7 +44,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from kit.checkpoint import CheckpointError
+    from kit.weights.checkpoint import CheckpointError
 
     try:
         return COMMANDS[args.command](args)
@@ -64,16 +64,18 @@ def _fetch(args) -> int:
 
 def _convert(args) -> int:
     from kit.weights.convert import convert
+    from kit.weights.loading import local_weights
 
-    result = convert(args.src, args.dst, dtype=args.dtype, overwrite=args.force)
+    result = convert(local_weights(args.src), args.dst, dtype=args.dtype, overwrite=args.force, reference=args.src)
     print(result.summary())
     return EXIT_OK
 
 
 def _info(args) -> int:
     from kit.weights.convert import describe
+    from kit.weights.loading import local_weights
 
-    info = describe(args.ref)
+    info = describe(local_weights(args.ref), reference=args.ref)
     if args.json:
         print(json.dumps(info, indent=2))
         return EXIT_OK

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import torch
 
-from kit.checkpoint import (CONFIG_NAME, WEIGHTS_NAME, CheckpointError, _describe,
-                            _read_saved, adapt_official_keys, load_model, load_state_dict_strict,
-                            official_config, official_state_dict, read_official, resolve_weights, save_pretrained)
+from kit.weights.checkpoint import (adapt_official_keys, describe_value, load_pretrained, official_config,
+                                   official_state_dict, read_official, read_saved_config, save_pretrained)
+from kit.weights.files import CONFIG_NAME, WEIGHTS_NAME, CheckpointError, load_state_dict_strict
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 # safetensors header dtype names -> ours
@@ -48,18 +48,19 @@ def is_official_file(path: Path) -> bool:
     return path.is_file() and path.suffix not in (".safetensors", ".json")
 
 
-def read_any(ref: str | Path):
-    """(model in eval mode, entries of an official file that were dropped) for any reference we read."""
-    path = Path(str(ref)).expanduser()
+def read_any(path: str | Path):
+    """(model in eval mode, entries of an official file that were dropped) for a local file or folder in
+    either format (`kit.weights.loading.local_weights` turns any reference into one)."""
+    path = Path(path).expanduser()
     if is_official_file(path):
         ckpt = read_official(path)
         model = _build(official_config(ckpt))
         state_dict = adapt_official_keys(official_state_dict(ckpt, str(path)), model, source=str(path))
         load_state_dict_strict(model, state_dict, source=str(path))
-        dropped = [f"{key} ({_describe(value)})" for key, value in ckpt.items() if key != "net"] \
+        dropped = [f"{key} ({describe_value(value)})" for key, value in ckpt.items() if key != "net"] \
             if "net" in ckpt else []
         return model.eval(), dropped
-    return load_model(ref), []
+    return load_pretrained(path), []
 
 
 def _build(cfg):
@@ -69,10 +70,11 @@ def _build(cfg):
 
 
 def convert(src: str | Path, dst: str | Path, *, dtype: str = "fp32", source: dict | None = None,
-            overwrite: bool = False) -> Conversion:
-    """Write `src` (official file, our folder/.safetensors, hf://..., 'official') into the folder `dst` in
-    our format, weights only. fp32 keeps every bit; bf16/fp16 round each floating tensor once (to nearest).
-    The folder appears complete or not at all: it is written beside `dst` and renamed."""
+            overwrite: bool = False, reference: str | None = None) -> Conversion:
+    """Write `src` (a local official file, or our folder/.safetensors) into the folder `dst` in our format,
+    weights only; `reference` is what the user named (hf://..., 'official'), recorded as the origin. fp32 keeps every
+    bit; bf16/fp16 round each floating tensor once (to nearest). The folder appears complete or not at all: it is
+    written beside `dst` and renamed."""
     if dtype not in DTYPES:
         raise CheckpointError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}.")
     dst = Path(dst).expanduser()
@@ -81,8 +83,9 @@ def convert(src: str | Path, dst: str | Path, *, dtype: str = "fp32", source: di
     model, dropped = read_any(src)
     if dtype != "fp32":
         model.to(DTYPES[dtype])  # floating tensors only; integer buffers keep their type
-    origin = dict(source or {"converted_from": str(src), "command": shlex.join(
-        ["python", "-m", "kit.weights", "convert", str(src), str(dst), "--dtype", dtype])})
+    named = reference or str(src)
+    origin = dict(source or {"converted_from": named, "command": shlex.join(
+        ["python", "-m", "kit.weights", "convert", named, str(dst), "--dtype", dtype])})
     dst.parent.mkdir(parents=True, exist_ok=True)
     staging = dst.parent / f".{dst.name}.partial-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
@@ -94,7 +97,7 @@ def convert(src: str | Path, dst: str | Path, *, dtype: str = "fp32", source: di
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     info = describe(dst)
-    return Conversion(str(src), dst, info["variant"], info["parameters"], dtype, info["size_bytes"], dropped)
+    return Conversion(named, dst, info["variant"], info["parameters"], dtype, info["size_bytes"], dropped)
 
 
 def safetensors_header(path: Path) -> dict:
@@ -121,16 +124,17 @@ def count_parameters(shapes: dict[str, tuple[int, ...]]) -> int:
     return total
 
 
-def describe(ref: str | Path) -> dict:
-    """Variant, parameters, dtype, size and origin of a weights reference, from the file headers (our
-    format) or the checkpoint's entries (official file), without building a model."""
-    path = resolve_weights(ref)
+def describe(path: str | Path, reference: str | None = None) -> dict:
+    """Variant, parameters, dtype, size and origin of local weights (as named by `reference`), from the file
+    headers (our format) or the checkpoint's entries (official file), without building a model."""
+    ref = reference or str(path)
+    path = Path(path).expanduser()
     if path.is_dir() and (path / CONFIG_NAME).is_file():
         path = path / WEIGHTS_NAME
     if path.suffix == ".safetensors":
         header = {k: v for k, v in safetensors_header(path).items() if k != "__metadata__"}
         config_file = path.parent / CONFIG_NAME
-        saved = _read_saved(config_file) if config_file.is_file() else {}
+        saved = read_saved_config(config_file) if config_file.is_file() else {}
         dtypes = sorted({_SAFETENSORS_DTYPES.get(v["dtype"], v["dtype"]) for v in header.values()
                          if v["dtype"] in _SAFETENSORS_DTYPES})
         return {"reference": str(ref), "path": str(path.parent if saved else path), "format": "jointnlt-kit",
@@ -149,4 +153,4 @@ def describe(ref: str | Path) -> dict:
             "dtype": {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16"}.get("/".join(floats),
                                                                                   "/".join(floats)),
             "size_bytes": path.stat().st_size,
-            "source": {"official_entries": [f"{k} ({_describe(v)})" for k, v in ckpt.items() if k != "net"]}}
+            "source": {"official_entries": [f"{k} ({describe_value(v)})" for k, v in ckpt.items() if k != "net"]}}

@@ -5,7 +5,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from kit.checkpoint import CONFIG_NAME, WEIGHTS_NAME, CheckpointError, _first_line, _parse_hub_ref
+from kit.weights.files import CONFIG_NAME, WEIGHTS_NAME, CheckpointError, first_line
+from kit.weights.refs import parse_hub_ref
 from kit.weights.convert import describe
 
 CARD_NAME = "README.md"
@@ -65,7 +66,7 @@ python -m kit.track video.mp4 --text "the zebra on the left" --weights hf://{rep
 ```
 
 ```python
-from kit.checkpoint import load_model
+from kit.weights.loading import load_model
 model = load_model("hf://{repo_id}")
 ```
 """
@@ -77,7 +78,7 @@ def push(folder: str | Path, repo_id: str, *, dry_run: str | Path | None = None,
     (created if needed) in one commit. With `dry_run`, write those files into that local folder instead.
     Returns the paths in the repository."""
     folder = Path(folder).expanduser()
-    hub = _parse_hub_ref(repo_id.removeprefix("hf://"))
+    hub = parse_hub_ref(repo_id.removeprefix("hf://"))
     if hub is None or hub[1] is not None or hub[2] is not None:
         raise CheckpointError(f"{repo_id!r} is not a repository name; use owner/repo.")
     repo_id = hub[0]
@@ -107,6 +108,6 @@ def push(folder: str | Path, repo_id: str, *, dry_run: str | Path | None = None,
         api.create_commit(repo_id, operations=operations, commit_message=f"JointNLT weights ({info['variant']}, "
                           f"{info['dtype']}) from the JointNLT kit", repo_type="model")
     except Exception as err:  # not logged in, no rights, offline, ...
-        raise CheckpointError(f"uploading to {repo_id} failed ({_first_line(err)}). Log in with `hf auth login` "
+        raise CheckpointError(f"uploading to {repo_id} failed ({first_line(err)}). Log in with `hf auth login` "
                               "(a token with write access) and check the name.") from err
     return [*files, CARD_NAME]

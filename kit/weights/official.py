@@ -10,7 +10,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from kit.checkpoint import CONFIG_NAME, WEIGHTS_NAME, CheckpointError, _first_line
+from kit.weights.files import CONFIG_NAME, WEIGHTS_NAME, CheckpointError, first_line
 
 OFFICIAL = "official"  # the weights reference that names this model
 # The "Models" folder linked from the official README (github.com/lizhou-cs/JointNLT @94b338e).
@@ -72,7 +72,7 @@ def fetch_official(cache: str | Path | None = None, *, url: str | None = None, q
     try:
         raw.parent.mkdir(parents=True, exist_ok=True)
     except OSError as err:
-        raise FetchError(f"the cache folder {raw.parent} cannot be created ({_first_line(err)}); set "
+        raise FetchError(f"the cache folder {raw.parent} cannot be created ({first_line(err)}); set "
                          f"{CACHE_ENV} to a writable folder.") from err
     with FileLock(str(raw.parent / ".lock")):
         if is_cached(cache):

@@ -23,7 +23,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from kit.checkpoint import CheckpointError, _first_line, _looks_like_hub_repo, compare_keys
+from kit.weights.files import CheckpointError, compare_keys, first_line, load_torch_file
+from kit.weights.refs import looks_like_hub_repo
 from kit.config import ModelConfig
 
 
@@ -122,9 +123,9 @@ def _read_weights_file(path: Path) -> dict[str, torch.Tensor]:
 
             state = load_file(path, device="cpu")
         else:
-            state = torch.load(path, map_location="cpu", weights_only=True)
+            state = load_torch_file(path)
     except Exception as err:  # corrupt file, a pickle with code in it, ...
-        raise CheckpointError(f"{path} is not a readable weights file ({_first_line(err)}).") from err
+        raise CheckpointError(f"{path} is not a readable weights file ({first_line(err)}).") from err
     if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise CheckpointError(f"{path} does not hold a flat state dict (name -> tensor).")
     return dict(state)
@@ -142,14 +143,14 @@ def _vision_state_dict(model_name: str, source: str) -> tuple[dict[str, torch.Te
         path = Path(source).expanduser()
         if path.is_dir():
             raise CheckpointError(f"{path} is a folder; pass the vision weights file itself")
-    elif source == "timm" or _looks_like_hub_repo(source):
+    elif source == "timm" or looks_like_hub_repo(source):
         import timm  # explicit opt-in: this downloads
 
         name = model_name if source == "timm" else f"hf-hub:{source}"
         try:
             return timm.create_model(name, pretrained=True).state_dict(), name
         except Exception as err:  # offline, unknown name, HTTP errors
-            raise CheckpointError(f"timm could not fetch pretrained weights for {name!r} ({_first_line(err)}); "
+            raise CheckpointError(f"timm could not fetch pretrained weights for {name!r} ({first_line(err)}); "
                                   "check the name and your connection, or pass a local weights file") from err
     else:
         raise CheckpointError(f"unknown vision weights source {source!r}: use 'package', a local file, 'timm' "
@@ -174,7 +175,7 @@ SWIN_PAPER_TIMM = "swin_base_patch4_window7_224.ms_in22k"
 
 
 def swin_to_kit(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """A timm or original (Microsoft) Swin state dict -> our `SwinBackbone` names (official-spec §2.2, §11).
+    """A timm or original (Microsoft) Swin state dict -> our `SwinBackbone` names (docs/official-code.md: The model).
 
     timm: `layers.i.downsample` merges *before* stage i; the original file merges *after* stage i. Stage 3,
     the final norm and the classifier are dropped (the paper uses stages 0-2); the relative position indices
@@ -214,7 +215,7 @@ def _load_swin_weights(backbone: nn.Module, source: str) -> EncoderLoad:
         try:
             state = timm.create_model(SWIN_PAPER_TIMM, pretrained=True).state_dict()
         except Exception as err:
-            raise CheckpointError(f"timm could not fetch {SWIN_PAPER_TIMM!r} ({_first_line(err)}); check your "
+            raise CheckpointError(f"timm could not fetch {SWIN_PAPER_TIMM!r} ({first_line(err)}); check your "
                                   "connection, or pass the weights file (timm or original Swin format)") from err
     else:
         raise CheckpointError(f"the paper's Swin takes 'timm' (downloads {SWIN_PAPER_TIMM}) or a local Swin "
@@ -231,9 +232,9 @@ def _load_swin_weights(backbone: nn.Module, source: str) -> EncoderLoad:
 def _read_torch_state(path: Path) -> dict[str, torch.Tensor]:
     """An original Swin .pth ({'model': state_dict}) or a plain state dict, read with weights_only."""
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = load_torch_file(path)
     except Exception as err:
-        raise CheckpointError(f"{path} is not a readable weights file ({_first_line(err)}).") from err
+        raise CheckpointError(f"{path} is not a readable weights file ({first_line(err)}).") from err
     state = state.get("model", state) if isinstance(state, Mapping) else state
     if not isinstance(state, Mapping):
         raise CheckpointError(f"{path} does not hold a state dict.")
@@ -274,8 +275,6 @@ def load_vision_weights(backbone: nn.Module, source: str) -> EncoderLoad:
 def load_language_weights(language: nn.Module, source: str) -> EncoderLoad:
     """Fill a `LanguageBackbone` (the model's `language_backbone`, a transformers model under `.bert`) with
     a pretrained BERT-family encoder, strictly; its pooler (which the paper's encoder lacks) is dropped."""
-    from transformers import AutoModel
-
     local = True
     if source == "package":
         folder = package_file(LANGUAGE_PACKAGE).parent
@@ -283,25 +282,14 @@ def load_language_weights(language: nn.Module, source: str) -> EncoderLoad:
         folder = Path(source).expanduser()
     elif Path(source).expanduser().exists():
         raise CheckpointError(f"{source} is a file; pass the folder of a transformers model (config.json + weights)")
-    elif _looks_like_hub_repo(source):
+    elif looks_like_hub_repo(source):
         folder, local = source, False  # explicit opt-in: this downloads
     else:
         raise CheckpointError(f"unknown language weights source {source!r}: use 'package', a local transformers "
                               "model folder, or a Hub id 'owner/name' (downloads)")
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.disable_progress_bar()  # a bar per load on every CLI run, app start and notebook: noise
-    try:
-        pretrained = AutoModel.from_pretrained(str(folder), local_files_only=local)
-    except Exception as err:  # missing config/weights, unknown architecture, offline, ...
-        raise CheckpointError(f"{folder} could not be read as a transformers model ({_first_line(err)}).") from err
-    ours, theirs = language.bert.config.to_dict(), pretrained.config.to_dict()
-    differ = [f"{k}={ours.get(k)!r} (theirs {theirs.get(k)!r})" for k in _BERT_SHAPE_KEYS
-              if ours.get(k) != theirs.get(k)]
-    if differ:
-        raise CheckpointError(f"{folder} does not fit this text encoder: LanguageConfig.hf_config has "
-                              f"{', '.join(differ)}; build with the pretrained model's config")
-    state = pretrained.state_dict()
+    state = _local_encoder_state(language, Path(folder)) if local else None
+    if state is None:  # a Hub model, or a folder in a layout read only by transformers
+        state = _transformers_encoder_state(language, folder, local)
     dropped = [k for k in state if k.startswith("pooler.")]
     state = {k: v for k, v in state.items() if not k.startswith("pooler.")}
     report = compare_keys(language.bert, state)
@@ -309,6 +297,52 @@ def load_language_weights(language: nn.Module, source: str) -> EncoderLoad:
         raise CheckpointError(f"{folder} does not fit the text encoder: {report.summary()}", report=report)
     language.bert.load_state_dict(state, strict=True)
     return EncoderLoad(str(folder), len(state), dropped)
+
+
+def _check_encoder_config(language: nn.Module, theirs: dict, folder) -> None:
+    ours = language.bert.config.to_dict()
+    differ = [f"{k}={ours.get(k)!r} (theirs {theirs.get(k)!r})" for k in _BERT_SHAPE_KEYS
+              if ours.get(k) != theirs.get(k)]
+    if differ:
+        raise CheckpointError(f"{folder} does not fit this text encoder: LanguageConfig.hf_config has "
+                              f"{', '.join(differ)}; build with the pretrained model's config")
+
+
+def _local_encoder_state(language: nn.Module, folder: Path) -> dict[str, torch.Tensor] | None:
+    """The state dict of a transformers model folder read straight from its config.json and weights file,
+    without building a second model (a second of start-up for the Lite); None when the folder's weights do
+    not name the encoder's keys as they are (then transformers reads it)."""
+    import json
+
+    weights = next((folder / n for n in ("model.safetensors", "pytorch_model.bin") if (folder / n).is_file()), None)
+    if weights is None or not (folder / "config.json").is_file():
+        return None
+    try:
+        theirs = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise CheckpointError(f"{folder / 'config.json'} is not readable JSON ({first_line(err)}).") from err
+    _check_encoder_config(language, theirs, folder)
+    state = _read_weights_file(weights)
+    ours = language.bert.state_dict()
+    if not all(k in state for k in ours):
+        return None
+    # in the model's order (a module's weight before its bias), as transformers gives it
+    pooler = sorted((k for k in state if k.startswith("pooler.")),
+                    key=lambda k: (k.rsplit(".", 1)[0], k.endswith("bias")))
+    return {k: state[k] for k in [*ours, *pooler]}
+
+
+def _transformers_encoder_state(language: nn.Module, folder, local: bool) -> dict[str, torch.Tensor]:
+    from transformers import AutoModel
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # a bar per load on every CLI run, app start and notebook: noise
+    try:
+        pretrained = AutoModel.from_pretrained(str(folder), local_files_only=local)
+    except Exception as err:  # missing config/weights, unknown architecture, offline, ...
+        raise CheckpointError(f"{folder} could not be read as a transformers model ({first_line(err)}).") from err
+    _check_encoder_config(language, pretrained.config.to_dict(), folder)
+    return pretrained.state_dict()
 
 
 # ---------------------------------------------------------------------------------------------------

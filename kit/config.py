@@ -138,6 +138,9 @@ class ModelConfig:
     # The official query is a constant there, so the sentence reaches the boxes only through the relation
     # encoder, which a small budget does not teach (docs/lite.md). Adds no weights; off = the official model.
     text_in_query: bool = False
+    # Tracker settings this model was validated with (`TrackerConfig` fields), used where the caller leaves an
+    # option at None. Empty = the paper's tracker. The bundled Lite: the real-footage checks (docs/tracking.md).
+    tracker: dict[str, Any] = field(default_factory=dict)
     name: str = "custom"
 
     @property
@@ -205,6 +208,10 @@ def mini_test() -> ModelConfig:
     )
 
 
+# Chosen on our real validation set (bunny labels + semi-real sequences, docs/model-card.md#real-footage).
+LITE_TRACKER: dict[str, Any] = {"appearance_check": True, "motion_prior": 0.5, "max_scale_change": 0.1}
+
+
 def lite() -> ModelConfig:
     """The bundled CPU model: EfficientNet-Lite0 (to its stride-16 map, 112 channels) and MiniLM-L6, both
     pretrained from offline packages, with small paper transformers. Sizes chosen by measurement: docs/lite.md."""
@@ -217,6 +224,7 @@ def lite() -> ModelConfig:
                                       temporal_enc_layers=1, temporal_dec_layers=1, target_dec_layers=2,
                                       head_channels=96),
         template_size=96, search_size=240, temporal_after_box=True, text_in_query=True,
+        tracker=dict(LITE_TRACKER),
     )
 
 

@@ -80,6 +80,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     run.add_argument("--sentence-mode", default="clean", choices=["clean", "official_test"],
                      help="how sentence files are read; official_test = the official quirk (paper numbers)")
     run.add_argument("--reground-below", type=float, help="re-ground when the score stays below this")
+    run.add_argument("--paper-tracker", action="store_true",
+                     help="the paper's tracker: ignore the tracker settings the model recommends (the bundled "
+                          "Lite's real-footage checks)")
     _model_args(run)
 
     score = sub.add_parser("score", help="score result folders (annotation files only)")
@@ -156,7 +159,8 @@ def _tracker(args, reground_below: float | None = None):
     from kit.tracking.session import load_tracker
 
     configure_threads(getattr(args, "threads", None))
-    return load_tracker(args.weights, args.device, args.precision, reground_below=reground_below)
+    return load_tracker(args.weights, args.device, args.precision, reground_below=reground_below,
+                        model_settings=not getattr(args, "paper_tracker", False))
 
 
 def _machine(device) -> str:
@@ -187,7 +191,8 @@ def _check_same_protocol(protocol: dict, folder: Path) -> None:
 def _write_run_info(args, protocol: dict, device, folder: Path) -> None:
     """What produced a results folder: the protocol, the command, the weights, the machine."""
     info = {**protocol, "command": args.command_line, "weights": str(args.weights), "precision": args.precision,
-            "reground_below": getattr(args, "reground_below", None), "machine": _machine(device),
+            "reground_below": getattr(args, "reground_below", None),
+            "paper_tracker": getattr(args, "paper_tracker", False), "machine": _machine(device),
             "date": time.strftime("%Y-%m-%d %H:%M:%S")}
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "_run.json").write_text(json.dumps(info, indent=1) + "\n", encoding="utf-8")

@@ -45,6 +45,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--motion-prior", type=float, help="Gaussian prior on the corner maps around the previous "
                    "box, sigma = this x the target size (e.g. 0.5; docs/tracking.md)")
     p.add_argument("--max-scale-change", type=float, help="bound the per-frame change of w and h (e.g. 0.1)")
+    p.add_argument("--appearance-check", action="store_true", default=None,
+                   help="keep, of the model's box, the previous size at its centre and the previous box, the one "
+                        "that looks most like the template (docs/tracking.md)")
+    p.add_argument("--paper-tracker", action="store_true",
+                   help="the paper's tracker: ignore the tracker settings the model recommends (the bundled Lite's "
+                        "real-footage checks); options given here still apply")
     p.add_argument("--max-frames", type=int, help="stop after this many frames")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p.parse_args(argv)
@@ -119,7 +125,8 @@ def _tracker(args):
     configure_threads(args.threads)
     return load_tracker(args.weights, args.device, args.precision, reground_below=args.reground_below,
                         absent_below=args.absent_below, category_prior=args.category_prior,
-                        motion_prior=args.motion_prior, max_scale_change=args.max_scale_change)
+                        motion_prior=args.motion_prior, max_scale_change=args.max_scale_change,
+                        appearance_check=args.appearance_check, model_settings=not args.paper_tracker)
 
 
 def _track(args, video, first, frames, texts) -> int:

@@ -87,3 +87,58 @@ def test_hold_below_keeps_the_box_while_confidence_is_low(golden):
     assert np.array_equal(held, np.repeat(held[:1], len(held), 0))
     never, _ = _run(model, io, TrackerConfig(hold_below=0.0))
     assert np.array_equal(never, _run(model, io, TrackerConfig())[0])
+
+
+def test_appearance_descriptor_finds_the_template_pattern_and_maps_frame_boxes_into_the_crop():
+    from kit.tracking import appearance
+
+    g = torch.Generator().manual_seed(0)
+    side, stride, C = 15, 16, 8
+    tokens = torch.randn(side * side, C, generator=g)
+    target = (5 * stride, 4 * stride, 9 * stride, 8 * stride)           # a 4x4-cell box, crop pixels
+    reference = appearance.descriptor(tokens, side, stride, target)
+    assert torch.isclose(reference.norm(), torch.tensor(1.0))
+    same = float(appearance.descriptor(tokens, side, stride, target) @ reference)
+    shifted = float(appearance.descriptor(tokens, side, stride, tuple(v + 2 * stride for v in target)) @ reference)
+    larger = float(appearance.descriptor(tokens, side, stride, (2 * stride, stride, 12 * stride, 11 * stride))
+                   @ reference)
+    assert same == pytest.approx(1.0) and shifted < 0.5 and larger < 0.8
+    # a frame box -> the crop's pixels: crop square at (-10, 20) of side 100, resized x2.4
+    assert appearance.frame_box_to_crop((30, 40, 10, 5), (-10, 20, 100), 2.4) == pytest.approx((96, 48, 120, 60))
+
+
+def test_appearance_check_keeps_a_still_target_where_the_model_moves_it(golden):
+    model, io = golden
+    box = (200.0, 120.0, 90.0, 60.0)
+    frame = io["frames"][0]
+    prompt = Prompt(token_ids=(io["text_ids"], io["text_mask"]), box=box)
+    for config, stays in ((TrackerConfig(), False), (TrackerConfig(appearance_check=True), True)):
+        tracker = Tracker(model, config)
+        state, _ = tracker.init(frame, [prompt])
+        assert (state.targets[0].appearance is not None) == stays
+        for _ in range(3):                       # the same frame again: the target has not moved
+            state, (result,) = tracker.step(state, frame)
+        assert np.allclose(result.box, box) == stays, result.box
+
+
+def test_model_recommended_settings_fill_only_what_the_caller_left_open():
+    from kit.config import LITE_TRACKER, get_preset
+    from kit.tracking.tracker import with_model_settings
+
+    assert get_preset("paper").tracker == {} and get_preset("lite").tracker == LITE_TRACKER
+    assert with_model_settings(TrackerConfig(), {}) == TrackerConfig()             # paper model: official tracker
+    lite = with_model_settings(TrackerConfig(), LITE_TRACKER)
+    assert (lite.appearance_check, lite.motion_prior, lite.max_scale_change) == (True, 0.5, 0.1)
+    mine = with_model_settings(TrackerConfig(motion_prior=2.0, appearance_check=False), LITE_TRACKER)
+    assert (mine.appearance_check, mine.motion_prior, mine.max_scale_change) == (False, 2.0, 0.1)
+    assert with_model_settings(TrackerConfig(model_settings=False), LITE_TRACKER) == TrackerConfig(model_settings=False)
+    with pytest.raises(ValueError, match="unknown tracker settings \\['warp_speed'\\]"):
+        with_model_settings(TrackerConfig(), {"warp_speed": 9})
+
+
+def test_the_bundled_lite_tracks_with_its_real_footage_checks_and_the_paper_tracker_turns_them_off():
+    from kit.weights.loading import load_model
+
+    model = load_model(None)
+    assert Tracker(model).config.appearance_check is True
+    assert Tracker(model, TrackerConfig(model_settings=False)).config.appearance_check is None

@@ -46,13 +46,16 @@ class TrackerConfig:
     reground_patience: int = 5            # ... for this many consecutive frames
     absent_below: float | None = None     # report `present=False` when the score is below this
     attention: bool = False               # return the TQ/TC cross-attention and SGTM attention maps
-    # Robustness on real footage (not in the paper; None = off, the official behaviour). Measured on the real
-    # validation set (benchmarks/real_validation.py, docs/tracking.md):
+    # Robustness on real footage (not in the paper). None = what the model's config recommends
+    # (`ModelConfig.tracker`: nothing for the paper model, i.e. the official tracker; the real-footage checks for
+    # the bundled Lite); `model_settings=False` ignores those. Measured on the real validation set
+    # (benchmarks/real_validation.py, docs/tracking.md):
+    model_settings: bool = True
     motion_prior: float | None = None     # Gaussian prior on each corner map around the previous box's corner,
                                           # sigma = this x the target's size (smaller = stay closer)
     max_scale_change: float | None = None  # per frame, w and h change by at most this factor (0.1 = +-10 %)
     hold_below: float | None = None       # keep the previous box when the confidence is below this
-    appearance_check: bool = False        # of the new box, the previous box's size at the new centre and the
+    appearance_check: bool | None = None  # of the new box, the previous box's size at the new centre and the
                                           # previous box, keep the one whose encoder tokens look most like
                                           # the template's target (kit.tracking.appearance)
     # Sentence-only starts: try the ImageNet category prior first (kit.tracking.category_prior; NOT the paper's
@@ -108,6 +111,18 @@ class TargetResult:
     search_crop: Crop | None = None
 
 
+def with_model_settings(config: TrackerConfig, recommended: dict) -> TrackerConfig:
+    """`config` with the options it leaves at None set as the model recommends (`ModelConfig.tracker`),
+    unless `config.model_settings` is False."""
+    fields = {f.name for f in dataclasses.fields(TrackerConfig)}
+    unknown = sorted(set(recommended) - fields)
+    if unknown:
+        raise ValueError(f"the model's config recommends unknown tracker settings {unknown}")
+    if not config.model_settings:
+        return config
+    return dataclasses.replace(config, **{k: v for k, v in recommended.items() if getattr(config, k) is None})
+
+
 class TrackerInputError(ValueError):
     """A frame, sentence or box the tracker cannot use; the message is one line for the user."""
 
@@ -116,7 +131,7 @@ class Tracker:
     def __init__(self, model: JointNLT, config: TrackerConfig | None = None, device="auto",
                  precision: str = "fp32", sentence_encoder=None):
         self.model = model.eval()
-        self.config = config or TrackerConfig()
+        self.config = with_model_settings(config or TrackerConfig(), model.config.tracker)
         self.device = resolve_device(device)
         self.precision = precision
         self._sentence_encoder = sentence_encoder

@@ -130,6 +130,22 @@ def test_example_picked_box_redrawn_by_two_clicks_then_stopped_part_way(page, ar
     assert len(_download_rows(page, "bunny_boxes.txt", tmp_path)) == frames
 
 
+def test_real_video_example_tracked_to_the_end(page, artifacts, tmp_path, run_timeout_ms):
+    """The bundled real clip from its example (sentence + box) to the last frame; with
+    JOINTNLT_BROWSER_WEIGHTS=bundled its `08-real-tracked.png` is the README's screenshot."""
+    page.get_by_role("button", name="Big Buck Bunny (CC BY 3.0, Blender Foundation) · NL+BB").click()
+    page.locator("#first-frame img").wait_for()
+    _wait_status(page, "bunny.mp4: 640×360, 132 frames")
+    page.click("#run")
+    page.wait_for_function(VIDEO_PLAYABLE, timeout=run_timeout_ms)
+    _wait_status(page, "Done: 132 frames", timeout_ms=run_timeout_ms)
+    page.locator("#scores canvas, #scores svg").first.wait_for()
+    page.locator("#video-out").scroll_into_view_if_needed()
+    page.screenshot(path=artifacts / "08-real-tracked.png", full_page=True)
+    rows = _download_rows(page, "bunny_boxes.txt", tmp_path)
+    assert len(rows) == open_video(BUNNY).num_frames
+
+
 # --- issue 16: what a newcomer trips over ------------------------------------------------------------------
 
 def _shown_image(page, selector: str):

@@ -81,6 +81,12 @@ def score(pred: np.ndarray, clip: Clip) -> dict[str, float]:
     return {"miou": float(iou.mean()), "auc": curves.auc}
 
 
+def _real_footage_settings(tracker) -> str:
+    c = tracker.config
+    return (f"appearance_check={c.appearance_check}, motion_prior={c.motion_prior}, "
+            f"max_scale_change={c.max_scale_change}, hold_below={c.hold_below}")
+
+
 def parse_option(text: str):
     key, _, value = text.partition("=")
     fields = {f.name: f for f in dataclasses.fields(TrackerConfig)}
@@ -122,7 +128,8 @@ def main(argv=None) -> dict:
                "above_still_everywhere": all(m["miou"] > s["miou"] for _, m, s in rows)}
     head = [f"`python benchmarks/real_validation.py {' '.join(argv if argv is not None else sys.argv[1:])}`", "",
             f"weights: {args.weights or 'bundled JointNLT-Lite'}; precision {args.precision}; tracker options: "
-            f"{options or 'defaults'}; {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+            f"{options or 'defaults'} (in effect: {_real_footage_settings(tracker)}); "
+            f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
             f"load {os.getloadavg()[0]:.2f}; {seconds:.0f} s", ""]
     text = "\n".join(head + lines) + "\n"
     print(text)

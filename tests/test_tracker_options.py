@@ -142,3 +142,27 @@ def test_the_bundled_lite_tracks_with_its_real_footage_checks_and_the_paper_trac
     model = load_model(None)
     assert Tracker(model).config.appearance_check is True
     assert Tracker(model, TrackerConfig(model_settings=False)).config.appearance_check is None
+
+
+def test_the_real_footage_checks_leave_sentence_only_starts_alone(golden):
+    """They hold on to the first box, so only a target started from the user's box gets them: a grounding
+    start (which may be the wrong region) tracks exactly as the paper's tracker, also beside a box start."""
+    model, io = golden
+    checks = TrackerConfig(appearance_check=True, motion_prior=0.5, max_scale_change=0.1)
+    text = (io["text_ids"], io["text_mask"])
+
+    def run(config, prompts, steps=3):
+        tracker = Tracker(model, config)
+        state, first = tracker.init(io["frames"][0], prompts)
+        boxes = [[r.box for r in first]]
+        for frame in io["frames"][1:1 + steps]:
+            state, results = tracker.step(state, frame)
+            boxes.append([r.box for r in results])
+        return np.array(boxes)
+
+    sentence_only = [Prompt(token_ids=text)]
+    assert np.array_equal(run(checks, sentence_only), run(TrackerConfig(), sentence_only))
+    both = [Prompt(token_ids=text), Prompt(token_ids=text, box=(200.0, 120.0, 90.0, 60.0))]
+    mixed = run(checks, both)
+    assert np.array_equal(mixed[:, 0], run(TrackerConfig(), sentence_only)[:, 0])
+    assert not np.array_equal(mixed[:, 1], run(TrackerConfig(), both)[:, 1])

@@ -83,6 +83,10 @@ class TargetState:
     last_roi: torch.Tensor | None = None   # (1,C,36) RoI tokens of the previous frame
     low_score_frames: int = 0
     appearance: torch.Tensor | None = None  # the target's descriptor in the template (appearance_check)
+    # Started from the user's box: only such targets get the real-footage checks (appearance check, motion
+    # prior, bounded scale change), which hold on to the first box. A grounding or category-prior start may be
+    # the wrong region, and there the checks kept the tracker from drifting onto the right one (docs/tracking.md).
+    box_start: bool = False
 
 
 @dataclass
@@ -191,8 +195,11 @@ class Tracker:
         template = self._encode_template(frame, box)
         if use_temporal and first_roi is None:
             first_roi = self._roi_at(frame, text, template, box)
-        appearance = self._template_descriptor(frame, box, template) if self.config.appearance_check else None
-        return TargetState(text, template, box, use_temporal, first_roi, appearance=appearance), result
+        box_start = prompt.box is not None
+        appearance = (self._template_descriptor(frame, box, template)
+                      if self.config.appearance_check and box_start else None)
+        return TargetState(text, template, box, use_temporal, first_roi, appearance=appearance,
+                           box_start=box_start), result
 
     def _start_box(self, box: list[float], H: int, W: int) -> list[float]:
         x, y, w, h = box
@@ -254,7 +261,7 @@ class Tracker:
         (`TrackerConfig.motion_prior`), or None. The search crop is centred on the previous box; the head's
         corners are those of the returned box shrunk by `box_enlarge`; its grid points are cell corners."""
         sigma_factor = self.config.motion_prior
-        if sigma_factor is None:
+        if sigma_factor is None or not any(t.box_start for t in targets):
             return None
         cfg = self.model.config
         grid = torch.arange(cfg.search_feat_size, dtype=torch.float32, device=self.device) * cfg.stride
@@ -268,7 +275,8 @@ class Tracker:
             for ex, ey in ((c - hw, c - hh), (c + hw, c + hh)):
                 gx, gy = -(grid - ex) ** 2 / (2 * sigma ** 2), -(grid - ey) ** 2 / (2 * sigma ** 2)
                 maps.append(gy[:, None] + gx[None, :])
-            priors.append(torch.stack(maps))
+            prior = torch.stack(maps)
+            priors.append(prior if target.box_start else torch.zeros_like(prior))  # 0 = no prior, exactly
         return torch.stack(priors)
 
     def _temporal_tokens(self, target: TargetState) -> torch.Tensor | None:
@@ -280,7 +288,7 @@ class Tracker:
 
     def _after_step(self, frame, target, preds, i, box) -> tuple[TargetState, TargetResult]:
         score = corner_score(preds, i)[0]
-        box = self._bounded(box, target.box, score, frame.shape[:2])
+        box = self._bounded(box, target.box, score, frame.shape[:2], target.box_start)
         low = target.low_score_frames + 1 if (self.config.reground_below is not None
                                               and score < self.config.reground_below) else 0
         new = dataclasses.replace(target, box=box, last_roi=preds.roi_feature[i:i + 1].flatten(2),
@@ -292,12 +300,14 @@ class Tracker:
             result.present = result.score >= self.config.absent_below
         return new, result
 
-    def _bounded(self, box: list[float], previous: list[float], score: float, size) -> list[float]:
-        """The robustness options on one new box: hold it still at low confidence, bound its change of size."""
+    def _bounded(self, box: list[float], previous: list[float], score: float, size,
+                 box_start: bool) -> list[float]:
+        """The robustness options on one new box: hold it still at low confidence, bound its change of size
+        (targets started from a box only)."""
         if self.config.hold_below is not None and score < self.config.hold_below:
             return list(previous)
         r = self.config.max_scale_change
-        if r is None:
+        if r is None or not box_start:
             return box
         x, y, w, h = box
         pw, ph = previous[2], previous[3]

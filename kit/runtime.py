@@ -225,3 +225,41 @@ def quantize_linear_int8(model: torch.nn.Module) -> torch.nn.Module:
 
 
 INT8_MODULES = ("visual_backbone", "language_backbone")
+
+
+# Acceleration, orthogonal to precision. none = the eager model (its fp32 numerics are the official code's);
+# compile = torch.compile (inductor) of the vision encoder, the paper model's ~90 % of a tracking step.
+ACCELERATIONS = ("none", "compile")
+
+
+def accelerate(model: torch.nn.Module, acceleration: str = "none", precision: str = "fp32") -> torch.nn.Module:
+    """Apply an acceleration to a loaded (and `precast_weights`-ed) model; returns it (changed in place).
+
+    compile: the vision encoder is compiled with the inductor (weights frozen into the compiled code) for
+    square inputs of the model's search size, the input of every tracking and grounding step; other sizes
+    (the template, once per target) run eagerly. Compilation happens on the first such call and takes
+    minutes on 2 CPU cores (docs/speed.md); each new batch size (number of targets) compiles again. Boxes
+    stay within ~1e-5 of the eager model's (fp32: another order of the same sums). Inference only.
+    """
+    if acceleration not in ACCELERATIONS:
+        raise ValueError(f"acceleration must be one of {list(ACCELERATIONS)}, got {acceleration!r}")
+    if acceleration == "none":
+        return model
+    if precision == "int8":  # dynamic-quantised Linears are not traceable by the compiler
+        raise ValueError("--accelerate compile runs with precision fp32, bf16 or fp16, not int8")
+    _compile_for_size(model.visual_backbone, model.config.search_size)
+    return model
+
+
+def _compile_for_size(module: torch.nn.Module, size: int) -> None:
+    """Route `module(img)` for (B,3,size,size) images through a compiled copy of its forward, others eagerly.
+    The instance's `forward` is replaced: state dict, parameters and the eager code stay as they are."""
+    eager = module.forward
+    compiled = torch.compile(eager, dynamic=False, options={"freezing": True})
+
+    def forward(img: torch.Tensor, *args, **kwargs):
+        if args or kwargs or tuple(img.shape[-2:]) != (size, size) or torch.is_grad_enabled():
+            return eager(img, *args, **kwargs)
+        return compiled(img)
+
+    module.forward = forward

@@ -258,7 +258,7 @@ class ModelStore:
         """The model of `ref` (default: the start-up one). A failed load raises the same error again on every
         call (no retry storm). `progress(bytes_done, bytes_total)` follows a download of the official model."""
         from demo.models import default_precision
-        from kit.runtime import precast_weights
+        from kit.runtime import accelerate, precast_weights
 
         ref = ref or self.weights
         with self._guard:
@@ -269,7 +269,8 @@ class ModelStore:
                     model = _load_weights(ref, self.device, progress)
                     precision = self.config.precision if self.config.precision != "auto" else \
                         default_precision(self.device.type, model.config.name)
-                    self._models[ref] = precast_weights(model, precision)
+                    self._models[ref] = accelerate(precast_weights(model, precision), self.config.accelerate,
+                                                   precision)
                 except Exception as err:  # CheckpointError, or a broken file: shown on the page on every run
                     self._errors[ref] = err
             if ref in self._errors:

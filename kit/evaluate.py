@@ -51,6 +51,9 @@ def _model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 or auto (default)")
     p.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16", "int8"],
                    help="int8: CPU, int8 encoders (the fast paper-model mode without bf16 hardware)")
+    p.add_argument("--accelerate", default="none",
+                   help="none (default) or compile: torch.compile the vision encoder (fp32/bf16/fp16; boxes within "
+                        "1e-4 of eager; the first frame compiles for minutes on a small CPU; docs/speed.md)")
     p.add_argument("--threads", type=int, help="CPU threads for torch (default: $JOINTNLT_THREADS, else "
                    "$OMP_NUM_THREADS, else the cores this process may use; docs/speed.md)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -153,12 +156,13 @@ def main(argv=None) -> int:
 
 def _tracker(args, reground_below: float | None = None):
     from kit.checkpoint import load_model
-    from kit.runtime import configure_threads, precast_weights, resolve_device
+    from kit.runtime import accelerate, configure_threads, precast_weights, resolve_device
     from kit.tracking.tracker import Tracker, TrackerConfig
 
     device = resolve_device(args.device)
     configure_threads(getattr(args, "threads", None))
     model = precast_weights(load_model(args.weights, device=device), args.precision)
+    model = accelerate(model, getattr(args, "accelerate", "none"), args.precision)
     return Tracker(model, TrackerConfig(reground_below=reground_below), device=device, precision=args.precision)
 
 
@@ -278,7 +282,7 @@ def _grounding(args, root: Path, split: str, split_by: str, protocols, out: Path
     from kit.data import RefCOCOg
     from kit.evaluation.grounding import evaluate_grounding, grounding_rows
     from kit.evaluation.report import csv_text, markdown_table
-    from kit.runtime import configure_threads, precast_weights, resolve_device
+    from kit.runtime import accelerate, configure_threads, precast_weights, resolve_device
 
     if dataset == "synthetic":
         data = _synthetic_refs(root, split or "grounding_test")
@@ -290,6 +294,7 @@ def _grounding(args, root: Path, split: str, split_by: str, protocols, out: Path
         device = resolve_device(args.device)
         configure_threads(getattr(args, "threads", None))
         model = precast_weights(load_model(args.weights, device=device), args.precision)
+        model = accelerate(model, getattr(args, "accelerate", "none"), args.precision)
     results, records = evaluate_grounding(model, data, protocols, device, args.precision, progress=not args.quiet)
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)

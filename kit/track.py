@@ -34,6 +34,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
     p.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16", "int8"],
                    help="int8: CPU, int8 encoders (the fast paper-model mode without bf16 hardware)")
+    p.add_argument("--accelerate", default="none",
+                   help="none (default) or compile: torch.compile the vision encoder (fp32/bf16/fp16; boxes within "
+                        "1e-4 of eager; the first frame compiles for minutes on a small CPU; docs/speed.md)")
     p.add_argument("--threads", type=int, help="CPU threads for torch (default: $JOINTNLT_THREADS, else "
                    "$OMP_NUM_THREADS, else the cores this process may use; docs/speed.md)")
     p.add_argument("--reground-below", type=float, help="re-ground when the score stays below this")
@@ -118,12 +121,13 @@ def _prompts(args) -> list[tuple[str | None, tuple | None]]:
 
 def _tracker(args):
     from kit.checkpoint import load_model
-    from kit.runtime import configure_threads, precast_weights, resolve_device
+    from kit.runtime import accelerate, configure_threads, precast_weights, resolve_device
     from kit.tracking.tracker import Tracker, TrackerConfig
 
     device = resolve_device(args.device)
     configure_threads(args.threads)
     model = precast_weights(load_model(args.weights, device=device), args.precision)
+    model = accelerate(model, args.accelerate, args.precision)
     config = TrackerConfig(reground_below=args.reground_below, absent_below=args.absent_below,
                            category_prior=args.category_prior, motion_prior=args.motion_prior,
                            max_scale_change=args.max_scale_change)

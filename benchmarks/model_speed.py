@@ -129,6 +129,45 @@ def measure(models, x, device, warmup, repeats, only=None) -> tuple[dict, dict]:
     return medians, first
 
 
+def step_macs(model, x, device, step: str) -> float:
+    """Multiply-accumulates of one call of `step` in fp32 (matmuls, convolutions, attention), counted with
+    torch's FLOP formulas (its FlopCounterMode itself needs autograd, which inference mode turns off)."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+    from torch.utils.flop_counter import flop_registry
+
+    class Count(TorchDispatchMode):
+        flops = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            packet = func._overloadpacket
+            if packet is torch.ops.aten.linear:      # not decomposed into addmm under inference mode
+                Count.flops += 2 * out.numel() * args[1].shape[1]
+            elif packet is torch.ops.aten.scaled_dot_product_attention:   # q @ k^T and p @ v
+                q, k = args[0], args[1]
+                Count.flops += 4 * q.numel() * k.shape[-2]
+            elif packet in flop_registry:
+                Count.flops += flop_registry[packet](*args, **(kwargs or {}), out_val=out)
+            return out
+
+    fn = step_functions(model, x, device, "fp32")[step]
+    with Count():
+        fn()
+    return Count.flops / 2
+
+
+def sgemm_rate(size: int = 1024, repeats: int = 7) -> float:
+    """Multiply-accumulates per second of a large fp32 matrix product on torch's current threads: the
+    practical peak of this CPU for the fp32 step (its FMA units, as MKL drives them)."""
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    times = []
+    for _ in range(repeats + 2):
+        t = time.perf_counter()
+        torch.mm(a, b)
+        times.append(time.perf_counter() - t)
+    return size ** 3 / statistics.median(times[2:])
+
+
 def clip_boxes(model, variant, device, clip: Path, frames: int) -> list[list[float]]:
     """Track the example's target through the first `frames` frames of `clip`: per frame (cx,cy,w,h)
     normalised by the frame size (the Tracker's own loop: crops, temporal clue, all of it)."""
@@ -180,6 +219,8 @@ def main(argv=None) -> None:
     p.add_argument("--clip", type=Path, help="also track this example video (assets/examples) with each variant "
                    "and compare its boxes to the first variant's, frame by frame")
     p.add_argument("--clip-frames", type=int, default=40)
+    p.add_argument("--roofline", action="store_true", help="also count the first step's multiply-accumulates and "
+                   "time a large fp32 matrix product: the fastest this CPU could run that step in fp32")
     p.add_argument("--out", type=Path, help="Markdown file to write (default benchmarks/results/...)")
     args = p.parse_args(argv)
 
@@ -199,6 +240,10 @@ def main(argv=None) -> None:
     models = {variant: build_variant(model, variant) for variant in args.precisions}
     rows, first_call = measure(models, x, device, args.warmup, args.repeats, args.steps)
     args.load = (load_before, os.getloadavg())
+    roofline = None
+    if args.roofline:
+        step = (args.steps or ["tracking step"])[0]
+        roofline = (step, step_macs(model, x, device, step), sgemm_rate())
     clip_diff = {}
     if args.clip:
         tracks = {v: clip_boxes(models[v], v, device, args.clip, args.clip_frames) for v in args.precisions}
@@ -210,7 +255,7 @@ def main(argv=None) -> None:
                            - ref).abs().max().item() for s, ref in enumerate(reference))
                 for prec in args.precisions}
 
-    report = render(args, device, rows, box_diff, model, first_call, clip_diff)
+    report = render(args, device, rows, box_diff, model, first_call, clip_diff, roofline)
     print(report)
     out = args.out or ROOT / "benchmarks" / "results" / f"model_speed_{args.preset}_{device.type}.md"
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -234,7 +279,7 @@ def cpu_features() -> str:
     return ", ".join(f"{k} {'yes' if v else 'no'}" for k, v in flags.items())
 
 
-def render(args, device, rows, box_diff, model, first_call, clip_diff) -> str:
+def render(args, device, rows, box_diff, model, first_call, clip_diff, roofline=None) -> str:
     command = "python benchmarks/model_speed.py " + " ".join(sys.argv[1:])
     precs = list(rows)
     (before, after) = args.load
@@ -262,6 +307,11 @@ def render(args, device, rows, box_diff, model, first_call, clip_diff) -> str:
         lines += [f"Real clip `{args.clip.name}`, first {args.clip_frames} frames tracked by each variant (its own "
                   f"crops and temporal clue), largest per-frame box difference to {precs[0]} (normalised "
                   "cx,cy,w,h): " + ", ".join(f"{p}: {clip_diff[p]:.2e}" for p in precs), ""]
+    if roofline:
+        step, macs, rate = roofline
+        lines += [f"Roofline of the {step}: {macs / 1e9:.1f} G multiply-accumulates; a large fp32 matrix product "
+                  f"runs at {rate / 1e9:.1f} G/s here, so the step needs at least {macs / rate:.3f} s in fp32 "
+                  f"arithmetic ({macs / rate / rows[precs[0]][step]:.2f} x the {precs[0]} step measured).", ""]
     lines += ["First call of each variant (seconds; compile variants compile there): " +
               ", ".join(f"{p}: {first_call[p]:.1f}" for p in precs), ""]
     return "\n".join(lines)

@@ -50,7 +50,7 @@ def _model_args(p: argparse.ArgumentParser) -> None:
                    "$JOINTNLT_WEIGHTS, else the bundled JointNLT-Lite)")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 or auto (default)")
     p.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16", "int8"],
-                   help="int8: CPU, int8 encoders (the fast paper-model mode without bf16 hardware)")
+                   help="int8: CPU, int8 vision encoder (the fast paper-model mode without bf16 hardware)")
     p.add_argument("--accelerate", default="none",
                    help="none (default) or compile: torch.compile the vision encoder (fp32/bf16/fp16; boxes within "
                         "1e-4 of eager; the first frame compiles for minutes on a small CPU; docs/speed.md)")

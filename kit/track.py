@@ -33,7 +33,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--boxes", action="append", default=[], type=Path, help="box file: .txt, .csv or .json")
     p.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
     p.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16", "int8"],
-                   help="int8: CPU, int8 encoders (the fast paper-model mode without bf16 hardware)")
+                   help="int8: CPU, int8 vision encoder (the fast paper-model mode without bf16 hardware)")
     p.add_argument("--accelerate", default="none",
                    help="none (default) or compile: torch.compile the vision encoder (fp32/bf16/fp16; boxes within "
                         "1e-4 of eager; the first frame compiles for minutes on a small CPU; docs/speed.md)")

@@ -156,16 +156,28 @@ def step_macs(model, x, device, step: str) -> float:
     return Count.flops / 2
 
 
-def sgemm_rate(size: int = 1024, repeats: int = 7) -> float:
-    """Multiply-accumulates per second of a large fp32 matrix product on torch's current threads: the
-    practical peak of this CPU for the fp32 step (its FMA units, as MKL drives them)."""
-    a, b = torch.randn(size, size), torch.randn(size, size)
-    times = []
-    for _ in range(repeats + 2):
-        t = time.perf_counter()
-        torch.mm(a, b)
-        times.append(time.perf_counter() - t)
-    return size ** 3 / statistics.median(times[2:])
+def product_rates(size: int = 1024, repeats: int = 7) -> dict[str, float]:
+    """Multiply-accumulates per second of a large matrix product on torch's current threads, in fp32 (MKL: the
+    practical peak of this CPU's FMA units) and as an int8 dynamic-quantised Linear (fbgemm, `--precision
+    int8`'s kernel, activation quantisation included)."""
+    import warnings
+
+    a, w = torch.randn(size, size), torch.randn(size, size)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+
+        linear = torch.nn.Linear(size, size)
+        linear.weight.data = w
+        int8 = quantize_dynamic(torch.nn.Sequential(linear), {torch.nn.Linear: per_channel_dynamic_qconfig})
+    times = {"fp32": [], "int8": []}
+    with torch.inference_mode():
+        for _ in range(repeats + 2):
+            for name, fn in (("fp32", lambda: torch.mm(a, w)), ("int8", lambda: int8(a))):
+                t = time.perf_counter()
+                fn()
+                times[name].append(time.perf_counter() - t)
+    return {name: size ** 3 / statistics.median(v[2:]) for name, v in times.items()}
 
 
 def clip_boxes(model, variant, device, clip: Path, frames: int) -> list[list[float]]:
@@ -243,7 +255,7 @@ def main(argv=None) -> None:
     roofline = None
     if args.roofline:
         step = (args.steps or ["tracking step"])[0]
-        roofline = (step, step_macs(model, x, device, step), sgemm_rate())
+        roofline = (step, step_macs(model, x, device, step), product_rates())
     clip_diff = {}
     if args.clip:
         tracks = {v: clip_boxes(models[v], v, device, args.clip, args.clip_frames) for v in args.precisions}
@@ -308,10 +320,12 @@ def render(args, device, rows, box_diff, model, first_call, clip_diff, roofline=
                   f"crops and temporal clue), largest per-frame box difference to {precs[0]} (normalised "
                   "cx,cy,w,h): " + ", ".join(f"{p}: {clip_diff[p]:.2e}" for p in precs), ""]
     if roofline:
-        step, macs, rate = roofline
-        lines += [f"Roofline of the {step}: {macs / 1e9:.1f} G multiply-accumulates; a large fp32 matrix product "
-                  f"runs at {rate / 1e9:.1f} G/s here, so the step needs at least {macs / rate:.3f} s in fp32 "
-                  f"arithmetic ({macs / rate / rows[precs[0]][step]:.2f} x the {precs[0]} step measured).", ""]
+        step, macs, rates = roofline
+        fp32 = rates["fp32"]
+        lines += [f"Roofline of the {step}: {macs / 1e9:.1f} G multiply-accumulates; a large matrix product runs at "
+                  f"{fp32 / 1e9:.1f} G/s in fp32 and {rates['int8'] / 1e9:.1f} G/s as an int8 dynamic Linear here, "
+                  f"so the step needs at least {macs / fp32:.3f} s in fp32 arithmetic "
+                  f"({macs / fp32 / rows[precs[0]][step]:.2f} x the {precs[0]} step measured).", ""]
     lines += ["First call of each variant (seconds; compile variants compile there): " +
               ", ".join(f"{p}: {first_call[p]:.1f}" for p in precs), ""]
     return "\n".join(lines)

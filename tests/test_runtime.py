@@ -166,7 +166,7 @@ def test_unknown_acceleration_is_a_clear_error():
         accelerate(torch.nn.Linear(2, 2), "compile", "int8")
 
 
-@pytest.mark.slow  # compiles the mini model's vision encoder: ~1 min on 2 cores (python -m pytest -m slow -k compile)
+@pytest.mark.slow  # compiles the mini vision encoder: 7 min at load 4 (python -m pytest -m slow -k compile)
 def test_compiled_vision_encoder_keeps_boxes_within_1e_2_of_eager_fp32(golden_dir):
     from kit.runtime import accelerate
 

@@ -354,6 +354,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--device", help="cpu, cuda or auto (default; $JOINTNLT_DEVICE)")
     p.add_argument("--precision", help="auto (default: bf16 on CUDA and for the paper model on a CPU, else "
                    "fp32), fp32, bf16, fp16 or int8 (CPU)")
+    p.add_argument("--accelerate", help="none (default; $JOINTNLT_ACCELERATE) or compile: torch.compile the "
+                   "vision encoder (not with int8; the first run of a model compiles for minutes; docs/speed.md)")
     p.add_argument("--max-frames", type=int, help="track at most this many frames of a video (default 300)")
     p.add_argument("--max-side", type=int, help="down-scale frames larger than this many pixels (default 640)")
     p.add_argument("--threads", help=THREADS_HELP)
@@ -366,6 +368,7 @@ def main(argv=None) -> None:
     args = parse_args(argv)
     try:
         config = config_from_env(weights=args.weights, device=args.device, precision=args.precision,
+                                 accelerate=args.accelerate,
                                  max_frames=args.max_frames, max_side=args.max_side)
         store = pipeline.ModelStore(config)
         configure_threads(args.threads)

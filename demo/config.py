@@ -6,7 +6,7 @@ import dataclasses
 import os
 from dataclasses import dataclass
 
-from kit.config import PRECISIONS
+from kit.config import ACCELERATIONS, PRECISIONS
 
 
 @dataclass(frozen=True)
@@ -14,6 +14,7 @@ class DemoConfig:
     weights: str | None = None  # None = kit.weights.loading.default_weights(): $JOINTNLT_WEIGHTS, else the bundled Lite
     device: str = "auto"        # CUDA when available, else CPU
     precision: str = "auto"     # auto = kit.runtime.auto_precision: bf16 on CUDA, fp32 for Lite on a CPU
+    accelerate: str = "none"    # kit.config.ACCELERATIONS; compile: the first run of a model compiles (minutes)
     # Caps: a longer video is tracked for its first `max_frames` frames, a larger one is down-scaled so that
     # neither side exceeds `max_side`, both with a message. Frames stream one at a time, so memory does not
     # grow with the video; the caps bound the time one run holds the model (~0.2 s/frame on 2 CPU cores).
@@ -26,7 +27,7 @@ class DemoConfig:
 
 
 # Environment variable -> field. $JOINTNLT_WEIGHTS is read by kit.weights.loading.default_weights() itself.
-ENVIRONMENT = {"JOINTNLT_DEVICE": "device", "JOINTNLT_PRECISION": "precision",
+ENVIRONMENT = {"JOINTNLT_DEVICE": "device", "JOINTNLT_PRECISION": "precision", "JOINTNLT_ACCELERATE": "accelerate",
                "JOINTNLT_DEMO_MAX_FRAMES": "max_frames", "JOINTNLT_DEMO_MAX_SIDE": "max_side",
                "JOINTNLT_DEMO_MAX_UPLOAD_MB": "max_upload_mb", "JOINTNLT_DEMO_CONCURRENCY": "concurrency"}
 
@@ -61,3 +62,5 @@ def _check(config: DemoConfig) -> None:
             raise ValueError(f"{name} must be at least 1, got {getattr(config, name)}")
     if config.precision not in ("auto", *PRECISIONS):
         raise ValueError(f"precision must be auto, {', '.join(PRECISIONS)}, got {config.precision!r}")
+    if config.accelerate not in ACCELERATIONS:
+        raise ValueError(f"accelerate must be one of {', '.join(ACCELERATIONS)}, got {config.accelerate!r}")

@@ -267,7 +267,8 @@ class ModelStore:
         with lock:
             if ref not in self._models and ref not in self._errors:
                 try:
-                    self._models[ref], _, _ = load_model_for(ref, self.device, self.config.precision, progress)
+                    self._models[ref], _, _ = load_model_for(ref, self.device, self.config.precision, progress,
+                                                             accelerate=self.config.accelerate)
                 except Exception as err:  # CheckpointError, or a broken file: shown on the page on every run
                     self._errors[ref] = err
             if ref in self._errors:

@@ -13,6 +13,9 @@ from typing import Any
 # weights, CPU inference only. Training takes the first three.
 PRECISIONS = ("fp32", "bf16", "fp16", "int8")
 TRAINING_PRECISIONS = PRECISIONS[:3]
+# Accelerations, orthogonal to precision (kit.runtime.accelerate): none = the eager model; compile = torch.compile
+# of the vision encoder.
+ACCELERATIONS = ("none", "compile")
 
 # The crops the model sees, as official: a square of side sqrt(w*h) x factor around the target, resized to
 # `ModelConfig.template_size` / `search_size`. Training (`DataConfig`) and tracking (`TrackerConfig`) take

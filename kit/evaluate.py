@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 from kit.cli import EXIT_BAD_INPUT, EXIT_OK, EXIT_STOPPED, THREADS_HELP, report_unexpected
-from kit.config import PRECISIONS
+from kit.config import ACCELERATIONS, PRECISIONS
 TRACKING_BENCHMARKS = ("lasot", "tnl2k", "otb", "synthetic")
 TITLES = {"lasot": "LaSOT", "tnl2k": "TNL2K", "otb": "OTB99-lang", "synthetic": "Synthetic"}
 
@@ -51,7 +51,10 @@ def _model_args(p: argparse.ArgumentParser) -> None:
                    "$JOINTNLT_WEIGHTS, else the bundled JointNLT-Lite)")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 or auto (default)")
     p.add_argument("--precision", default="fp32", choices=PRECISIONS,
-                   help="int8: CPU, int8 encoders (the fast paper-model mode without bf16 hardware)")
+                   help="int8: CPU, int8 vision encoder (the fast paper-model mode without bf16 hardware)")
+    p.add_argument("--accelerate", default="none", choices=ACCELERATIONS,
+                   help="none (default) or compile: torch.compile the vision encoder (fp32/bf16/fp16; boxes within "
+                        "1e-4 of eager; the first frame compiles for minutes on a small CPU; docs/speed.md)")
     p.add_argument("--threads", help=THREADS_HELP)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
@@ -159,8 +162,8 @@ def _tracker(args, reground_below: float | None = None):
     from kit.tracking.session import load_tracker
 
     configure_threads(getattr(args, "threads", None))
-    return load_tracker(args.weights, args.device, args.precision, reground_below=reground_below,
-                        model_settings=not getattr(args, "paper_tracker", False))
+    return load_tracker(args.weights, args.device, args.precision, accelerate=getattr(args, "accelerate", "none"),
+                        reground_below=reground_below, model_settings=not getattr(args, "paper_tracker", False))
 
 
 def _machine(device) -> str:
@@ -290,7 +293,8 @@ def run_grounding(args, root: Path, split: str, split_by: str, protocols, out: P
         data = with_next_sentences(list(data))
     if model is None:
         configure_threads(getattr(args, "threads", None))
-        model, device, _ = load_model_for(args.weights, args.device, args.precision)
+        model, device, _ = load_model_for(args.weights, args.device, args.precision,
+                                          accelerate=getattr(args, "accelerate", "none"))
     results, records = evaluate_grounding(model, data, protocols, device, args.precision, progress=not args.quiet)
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)

@@ -8,10 +8,11 @@ import time
 
 import torch
 
-from kit.config import PRECISIONS
+from kit.config import ACCELERATIONS, PRECISIONS
 
-# Precision -> autocast dtype (fp32 and int8 run without autocast). int8 (CPU only): Linear weights stored as
-# int8 with one scale per output channel, activations quantised on the fly (dynamic quantisation).
+# Precision -> autocast dtype (fp32 and int8 run without autocast). int8 (CPU only): the vision encoder's Linear
+# weights stored as int8 with one scale per output channel, activations quantised on the fly (dynamic
+# quantisation); the rest runs in fp32.
 AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
@@ -220,11 +221,13 @@ def frame_threads():
 
 
 def quantize_linear_int8(model: torch.nn.Module) -> torch.nn.Module:
-    """Dynamic int8 quantisation of the nn.Linear layers of the two encoders (Swin and BERT, ~80 % of a
-    paper-model step): weights int8 per output channel, activations quantised per call. Attention products,
-    convolutions, norms, the relation transformer and the box head stay fp32 (quantising those too costs
-    accuracy for little time). On CPUs without bf16 hardware (AVX2, no AVX-512/AMX) it is the paper model's
-    fast mode. Changes the model in place; CPU only.
+    """Dynamic int8 quantisation of the vision encoder's nn.Linear layers (Swin: ~90 % of a paper-model
+    tracking step): weights int8 per output channel, activations quantised per call. Attention products,
+    convolutions, norms, the text encoder, the relation transformer and the box head stay fp32. The text
+    encoder runs once per video when tracking, so quantising it saved no tracking time, and on paper-size
+    BERT it was most of int8's box error (2.1e-2 with it, 8.8e-3 without on the benchmark's random inputs).
+    On CPUs without bf16 hardware (AVX2, no AVX-512/AMX) it is the paper model's fast mode. Changes the model
+    in place; CPU only.
     """
     import warnings
 
@@ -241,4 +244,41 @@ def quantize_linear_int8(model: torch.nn.Module) -> torch.nn.Module:
     return model
 
 
-INT8_MODULES = ("visual_backbone", "language_backbone")
+INT8_MODULES = ("visual_backbone",)
+
+
+# Accelerations (kit.config.ACCELERATIONS): none = the eager model (its fp32 numerics are the official code's);
+# compile = torch.compile (inductor) of the vision encoder, the paper model's ~90 % of a tracking step.
+
+
+def accelerate(model: torch.nn.Module, acceleration: str = "none", precision: str = "fp32") -> torch.nn.Module:
+    """Apply an acceleration to a loaded (and `precast_weights`-ed) model; returns it (changed in place).
+
+    compile: the vision encoder is compiled with the inductor (weights frozen into the compiled code) for
+    square inputs of the model's search size, the input of every tracking and grounding step; other sizes
+    (the template, once per target) run eagerly. Compilation happens on the first such call and takes
+    minutes on 2 CPU cores (docs/speed.md); each new batch size (number of targets) compiles again. Boxes
+    stay within ~1e-5 of the eager model's (fp32: another order of the same sums). Inference only.
+    """
+    if acceleration not in ACCELERATIONS:
+        raise ValueError(f"acceleration must be one of {list(ACCELERATIONS)}, got {acceleration!r}")
+    if acceleration == "none":
+        return model
+    if precision == "int8":  # dynamic-quantised Linears are not traceable by the compiler
+        raise ValueError("--accelerate compile runs with precision fp32, bf16 or fp16, not int8")
+    _compile_for_size(model.visual_backbone, model.config.search_size)
+    return model
+
+
+def _compile_for_size(module: torch.nn.Module, size: int) -> None:
+    """Route `module(img)` for (B,3,size,size) images through a compiled copy of its forward, others eagerly.
+    The instance's `forward` is replaced: state dict, parameters and the eager code stay as they are."""
+    eager = module.forward
+    compiled = torch.compile(eager, dynamic=False, options={"freezing": True})
+
+    def forward(img: torch.Tensor, *args, **kwargs):
+        if args or kwargs or tuple(img.shape[-2:]) != (size, size) or torch.is_grad_enabled():
+            return eager(img, *args, **kwargs)
+        return compiled(img)
+
+    module.forward = forward

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from kit.cli import EXIT_BAD_INPUT, EXIT_OK, EXIT_STOPPED, THREADS_HELP, report_unexpected
-from kit.config import PRECISIONS
+from kit.config import ACCELERATIONS, PRECISIONS
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -34,8 +34,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--boxes", action="append", default=[], type=Path, help="box file: .txt, .csv or .json")
     p.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
     p.add_argument("--precision", default="fp32", choices=["auto", *PRECISIONS],
-                   help="int8: CPU, int8 encoders (the fast paper-model mode without bf16 hardware); auto: bf16 on "
-                        "CUDA and for the paper model on a CPU with bf16 hardware, else fp32")
+                   help="int8: CPU, int8 vision encoder (the fast paper-model mode without bf16 hardware); auto: bf16 "
+                        "on CUDA and for the paper model on a CPU with bf16 hardware, else fp32")
+    p.add_argument("--accelerate", default="none", choices=ACCELERATIONS,
+                   help="none (default) or compile: torch.compile the vision encoder (fp32/bf16/fp16; boxes within "
+                        "1e-4 of eager; the first frame compiles for minutes on a small CPU; docs/speed.md)")
     p.add_argument("--threads", help=THREADS_HELP)
     p.add_argument("--reground-below", type=float, help="re-ground when the score stays below this")
     p.add_argument("--absent-below", type=float, help="report the target absent below this score")
@@ -123,7 +126,8 @@ def _tracker(args):
     from kit.tracking.session import load_tracker
 
     configure_threads(args.threads)
-    return load_tracker(args.weights, args.device, args.precision, reground_below=args.reground_below,
+    return load_tracker(args.weights, args.device, args.precision, accelerate=args.accelerate,
+                        reground_below=args.reground_below,
                         absent_below=args.absent_below, category_prior=args.category_prior,
                         motion_prior=args.motion_prior, max_scale_change=args.max_scale_change,
                         appearance_check=args.appearance_check, model_settings=not args.paper_tracker)

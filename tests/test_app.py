@@ -289,6 +289,10 @@ def test_config_comes_from_the_environment_then_flags():
         config_from_env({"JOINTNLT_DEMO_MAX_FRAMES": "many"})
     with pytest.raises(ValueError, match="max_frames must be at least 1"):
         config_from_env({}, max_frames=0)
+    assert config.accelerate == "none"
+    assert config_from_env({"JOINTNLT_ACCELERATE": "compile"}).accelerate == "compile"
+    with pytest.raises(ValueError, match="accelerate must be one of none, compile, got 'onnx'"):
+        config_from_env({}, accelerate="onnx")
 
 
 # --- the page's handlers ---------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""precision int8 (CPU): the encoders' Linear layers in int8, everything else fp32; boxes within 1e-2
+"""precision int8 (CPU): the vision encoder's Linear layers in int8, everything else fp32; boxes within 1e-2
 (normalised) of fp32 on the official code's golden inputs (fp32 parity itself: test_model_parity.py)."""
 import numpy as np
 import pytest
@@ -21,7 +21,7 @@ def _boxes(model, io, precision):
     return torch.cat([grounding.boxes.float(), tracking.boxes.float()])
 
 
-def test_int8_quantises_only_the_encoders_linear_layers(golden_dir):
+def test_int8_quantises_only_the_vision_encoders_linear_layers(golden_dir):
     from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
 
     model = precast_weights(load_official(golden_dir / "weights.pth"), "int8")
@@ -32,6 +32,7 @@ def test_int8_quantises_only_the_encoders_linear_layers(golden_dir):
         elif type(module) is torch.nn.Linear:
             assert not in_encoder, name
     assert sum(isinstance(m, DynamicLinear) for m in model.modules()) > 10
+    assert not any(isinstance(m, DynamicLinear) for m in model.language_backbone.modules())  # once per video
 
 
 def test_int8_boxes_stay_within_1e_2_of_fp32_on_the_golden_inputs(golden_dir):

@@ -156,3 +156,26 @@ def test_importing_kit_sets_a_passive_wait_policy_before_torch_loads_on_more_tha
         "os.environ.pop('OMP_WAIT_POLICY', None); ", "")], env=env, capture_output=True, text=True, check=True,
         cwd=Path(__file__).resolve().parents[1])
     assert out.stdout.strip() == "ACTIVE"
+
+
+def test_unknown_acceleration_is_a_clear_error():
+    from kit.runtime import accelerate
+
+    with pytest.raises(ValueError, match=r"acceleration must be one of \['none', 'compile'\], got 'onnx'"):
+        accelerate(torch.nn.Linear(2, 2), "onnx")
+    with pytest.raises(ValueError, match="runs with precision fp32, bf16 or fp16, not int8"):
+        accelerate(torch.nn.Linear(2, 2), "compile", "int8")
+
+
+@pytest.mark.slow  # compiles the mini vision encoder: 7 min at load 4 (python -m pytest -m slow -k compile)
+def test_compiled_vision_encoder_keeps_boxes_within_1e_2_of_eager_fp32(golden_dir):
+    from kit.runtime import accelerate
+
+    io = torch.load(golden_dir / "model_io.pt", weights_only=False)
+    eager = load_official(golden_dir / "weights.pth")
+    reference = _boxes(eager, io, "fp32")
+    fast = accelerate(load_official(golden_dir / "weights.pth"), "compile")
+    boxes = _boxes(fast, io, "fp32")
+    assert (boxes - reference).abs().max() < 1e-2
+    assert (boxes - reference).abs().max() < 1e-4          # in fact: the same sums in another order
+    assert fast.state_dict().keys() == eager.state_dict().keys()

@@ -118,6 +118,8 @@ def test_a_truncated_video_keeps_the_boxes_tracked_so_far(tiny_weights, clip, tm
     (["--text", "x", "--boxes", "out.xyz"], "--boxes out.xyz: unknown box file type '.xyz'; use one of .txt, .csv, .json"),
     (["--text", "x", "--boxes", "out"], "unknown box file type '(none)'"),
     (["--text", "x", "--threads", "0"], "threads must be at least 1"),
+    (["--text", "x", "--accelerate", "onnx"], "acceleration must be one of ['none', 'compile'], got 'onnx'"),
+    (["--text", "x", "--accelerate", "compile", "--precision", "int8"], "not int8"),
     (["--text", "x", "--device", "cuda"] if not torch.cuda.is_available() else ["--text", "   "],
      "no CUDA GPU is available here" if not torch.cuda.is_available() else "the sentence is empty"),
 ])

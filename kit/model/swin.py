@@ -40,7 +40,11 @@ class PadThenShiftBlock(SwinTransformerBlock):
         qkv = attn.qkv(x)                                                  # (B,H,W,3C)
         pad_h, pad_w = (-H) % win_h, (-W) % win_w
         if pad_h or pad_w:
-            bias = attn.qkv.bias() if callable(attn.qkv.bias) else attn.qkv.bias  # a method when int8 (runtime)
+            bias = attn.qkv.bias
+            if callable(bias):  # int8 (kit.runtime): a method that unpacks the packed weights at every call
+                if "_int8_qkv_bias" not in self.__dict__:                  # (~5 % of an int8 step); the
+                    self.__dict__["_int8_qkv_bias"] = bias()               # packed weights never change
+                bias = self.__dict__["_int8_qkv_bias"]
             bias = bias if bias is not None else qkv.new_zeros(qkv.shape[-1])
             padded = bias.to(qkv.dtype).expand(B, H + pad_h, W + pad_w, -1).clone()
             padded[:, :H, :W] = qkv

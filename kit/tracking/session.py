@@ -30,11 +30,12 @@ from kit.tracking.tracker import Prompt, TargetResult, Tracker, TrackerConfig, T
 # --- one tracker -----------------------------------------------------------------------------------------
 
 
-def load_model_for(weights=None, device="auto", precision: str = "auto", progress=None):
+def load_model_for(weights=None, device="auto", precision: str = "auto", progress=None, accelerate: str = "none"):
     """(model, device, precision): the weights loaded on the resolved device, `auto` precision resolved for
-    that device and model (`kit.runtime.auto_precision`), the weights precast once for it. `weights` is any
-    reference `load_model` takes (None = the default model; "official" = the authors' checkpoint, whose
-    download reports `progress(bytes_done, bytes_total)`)."""
+    that device and model (`kit.runtime.auto_precision`), the weights precast once for it, then `accelerate`
+    applied (`kit.config.ACCELERATIONS`). `weights` is any reference `load_model` takes (None = the default
+    model; "official" = the authors' checkpoint, whose download reports `progress(bytes_done, bytes_total)`)."""
+    from kit.runtime import accelerate as apply_acceleration
     from kit.runtime import auto_precision, check_precision, precast_weights, resolve_device
     from kit.weights.refs import OFFICIAL_REF
     from kit.weights.loading import load_model
@@ -48,15 +49,15 @@ def load_model_for(weights=None, device="auto", precision: str = "auto", progres
     if precision == "auto":
         precision = auto_precision(device.type, model.config.name)
     check_precision(precision)
-    return precast_weights(model, precision), device, precision
+    return apply_acceleration(precast_weights(model, precision), accelerate, precision), device, precision
 
 
-def load_tracker(weights=None, device="auto", precision: str = "auto", *, sentence_encoder=None,
-                 **options) -> Tracker:
-    """A ready `Tracker`: weights loaded, device and precision resolved (`load_model_for`), and `options`
-    the fields of `TrackerConfig` (e.g. `attention=True`, `absent_below=0.2`); an unknown option is an
-    error."""
-    model, device, precision = load_model_for(weights, device, precision)
+def load_tracker(weights=None, device="auto", precision: str = "auto", *, accelerate: str = "none",
+                 sentence_encoder=None, **options) -> Tracker:
+    """A ready `Tracker`: weights loaded, device and precision resolved and `accelerate` applied
+    (`load_model_for`), and `options` the fields of `TrackerConfig` (e.g. `attention=True`,
+    `absent_below=0.2`); an unknown option is an error."""
+    model, device, precision = load_model_for(weights, device, precision, accelerate=accelerate)
     return Tracker(model, TrackerConfig(**options), device=device, precision=precision,
                    sentence_encoder=sentence_encoder)
 

@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 from kit.cli import EXIT_BAD_INPUT, EXIT_OK, EXIT_STOPPED, THREADS_HELP, report_unexpected
-from kit.config import ACCELERATIONS, PRECISIONS
+from kit.config import PRECISIONS
 TRACKING_BENCHMARKS = ("lasot", "tnl2k", "otb", "synthetic")
 TITLES = {"lasot": "LaSOT", "tnl2k": "TNL2K", "otb": "OTB99-lang", "synthetic": "Synthetic"}
 
@@ -52,7 +52,7 @@ def _model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 or auto (default)")
     p.add_argument("--precision", default="fp32", choices=PRECISIONS,
                    help="int8: CPU, int8 vision encoder (the fast paper-model mode without bf16 hardware)")
-    p.add_argument("--accelerate", default="none", choices=ACCELERATIONS,
+    p.add_argument("--accelerate", default="none",
                    help="none (default) or compile: torch.compile the vision encoder (fp32/bf16/fp16; boxes within "
                         "1e-4 of eager; the first frame compiles for minutes on a small CPU; docs/speed.md)")
     p.add_argument("--threads", help=THREADS_HELP)

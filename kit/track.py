@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from kit.cli import EXIT_BAD_INPUT, EXIT_OK, EXIT_STOPPED, THREADS_HELP, report_unexpected
-from kit.config import ACCELERATIONS, PRECISIONS
+from kit.config import PRECISIONS
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -36,7 +36,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--precision", default="fp32", choices=["auto", *PRECISIONS],
                    help="int8: CPU, int8 vision encoder (the fast paper-model mode without bf16 hardware); auto: bf16 "
                         "on CUDA and for the paper model on a CPU with bf16 hardware, else fp32")
-    p.add_argument("--accelerate", default="none", choices=ACCELERATIONS,
+    p.add_argument("--accelerate", default="none",
                    help="none (default) or compile: torch.compile the vision encoder (fp32/bf16/fp16; boxes within "
                         "1e-4 of eager; the first frame compiles for minutes on a small CPU; docs/speed.md)")
     p.add_argument("--threads", help=THREADS_HELP)

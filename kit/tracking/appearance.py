@@ -13,12 +13,18 @@ from torchvision.ops import roi_align
 GRID = 3
 
 
-def descriptor(tokens: torch.Tensor, side: int, stride: int, box_xyxy: tuple[float, float, float, float]):
-    """tokens (N,C) of a side x side token map (row-major), box in the crop's pixels -> (C*GRID*GRID,)."""
+def descriptors(tokens: torch.Tensor, side: int, stride: int, boxes_xyxy) -> torch.Tensor:
+    """tokens (N,C) of a side x side token map (row-major), K boxes in the crop's pixels -> (K, C*GRID*GRID),
+    one RoI-align call for all of them."""
     fmap = tokens.float().T.reshape(1, -1, side, side)
-    rois = torch.tensor([[0.0, *box_xyxy]], dtype=fmap.dtype, device=fmap.device)
+    rois = torch.tensor([[0.0, *box] for box in boxes_xyxy], dtype=fmap.dtype, device=fmap.device)
     pooled = roi_align(fmap, rois, output_size=GRID, spatial_scale=1.0 / stride, sampling_ratio=2, aligned=True)
-    return F.normalize(pooled.flatten(), dim=0)
+    return F.normalize(pooled.flatten(1), dim=1)
+
+
+def descriptor(tokens: torch.Tensor, side: int, stride: int, box_xyxy: tuple[float, float, float, float]):
+    """The descriptor of one box: (C*GRID*GRID,)."""
+    return descriptors(tokens, side, stride, [box_xyxy])[0]
 
 
 def frame_box_to_crop(box_xywh, crop_box: tuple[int, int, int], resize_factor: float):

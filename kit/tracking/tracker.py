@@ -329,9 +329,9 @@ class Tracker:
         candidates = [box, clip_box([x + (w - pw) / 2, y + (h - ph) / 2, pw, ph], *size, self.config.margin),
                       list(target.box)]
         stride = self.model.config.stride
-        scores = [float(appearance.descriptor(search_tokens, self.search_size // stride, stride,
-                                              appearance.frame_box_to_crop(c, crop.crop_box, crop.resize_factor))
-                        @ target.appearance) for c in candidates]
+        boxes = [appearance.frame_box_to_crop(c, crop.crop_box, crop.resize_factor) for c in candidates]
+        scores = (appearance.descriptors(search_tokens, self.search_size // stride, stride, boxes)
+                  @ target.appearance).tolist()
         return candidates[max(range(len(candidates)), key=lambda i: (scores[i], -i))]
 
     def _reground(self, frame, target: TargetState, current: TargetResult) -> tuple[TargetState, TargetResult]:

@@ -53,3 +53,18 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(autouse=True)
+def no_thread_governor_left_over():
+    """A test that runs a command line or the demo in-process calls kit.runtime.configure_threads, which on a
+    2-core machine installs the adaptive thread governor for the whole process. Later tests compare boxes
+    bit for bit, and a thread count that changes between frames changes the float sums: reset it."""
+    yield
+    import torch
+
+    from kit import runtime
+
+    if runtime._GOVERNOR is not None:
+        runtime._GOVERNOR = None
+        torch.set_num_threads(2 if runtime.available_cores() >= 2 else 1)
